@@ -1,0 +1,57 @@
+// Build step (npm run build / prepare): generates the ajv standalone
+// validators from schemas/ (no schema compilation at run time) and bundles the
+// CLI with esbuild into lib/_build/. Nothing here runs when tsrun runs.
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const out = join(root, 'lib', '_build');
+mkdirSync(out, { recursive: true });
+
+function writeAtomic(path, data) {
+  writeFileSync(path + '.tmp', data);
+  renameSync(path + '.tmp', path);
+}
+
+// 1. validators
+const Ajv = require('ajv').default;
+const standalone = require('ajv/dist/standalone').default;
+const ajv = new Ajv({ code: { source: true, lines: false, esm: false }, allErrors: false, strict: true, strictTypes: false });
+for (const f of ['defs.json', 'config-linux.json', 'config.schema.json', 'state.schema.json']) {
+  ajv.addSchema(JSON.parse(readFileSync(join(root, 'schemas', f), 'utf8')));
+}
+const code = standalone(ajv, {
+  config: 'https://tsrun.dev/schemas/config.schema.json',
+  state: 'https://tsrun.dev/schemas/state.schema.json',
+});
+writeAtomic(join(out, 'validators.raw.cjs'), code);
+
+// 2. bundles
+const esbuild = require('esbuild');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+// validators: bundled with ajv's small runtime helpers, loaded only by create
+await esbuild.build({ ...common, entryPoints: [join(out, 'validators.raw.cjs')], outfile: join(out, 'validators.cjs') });
+// the CLI: everything of ours; koffi and the lazily loaded pieces stay outside
+await esbuild.build({
+  ...common,
+  entryPoints: [join(root, 'lib', 'cli', 'main.ts')],
+  outfile: join(out, 'tsrun.cjs'),
+  external: ['koffi', './validators.cjs', './yargs-cli.cjs'],
+});
+// the full yargs CLI: help, usage, completion and error messages only
+await esbuild.build({
+  ...common,
+  entryPoints: [join(root, 'lib', 'cli', 'yargs.ts')],
+  outfile: join(out, 'yargs-cli.cjs'),
+});

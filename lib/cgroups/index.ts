@@ -1,0 +1,228 @@
+// cgroups, join-only for now: find the hierarchies mounted here (v1
+// controllers, the unified one), resolve cgroupsPath the way runc does,
+// create the container's directory in each, and remove what we created.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsrunError, sysError } from '../errors';
+import { sleep } from '../state';
+
+export interface Hierarchy {
+  /** mount point on the host, e.g. /sys/fs/cgroup/memory */
+  mount: string;
+  version: 1 | 2;
+  /** v1: controllers and name=X from the super options; v2: [] */
+  controllers: string[];
+  /** path of the mount's root inside the hierarchy (usually "/") */
+  root: string;
+}
+
+export interface CgroupSetup {
+  /** absolute directories, one per hierarchy */
+  paths: string[];
+  /** the directories this container created, parents first */
+  created: string[];
+  /** cgroup.procs files the init joins */
+  procs: string[];
+  /** a file that says whether the cgroup is frozen */
+  freezer?: string;
+  hierarchies: Hierarchy[];
+  /** the container's path inside each hierarchy ("/a/b") */
+  inner: string;
+}
+
+const V1_CONTROLLERS = new Set([
+  'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'net_cls', 'net_prio',
+  'perf_event', 'hugetlb', 'rdma', 'misc',
+]);
+
+/** The cgroup hierarchies mounted in this mount namespace, from mountinfo text. */
+export function parseMountinfo(text: string): Hierarchy[] {
+  const out: Hierarchy[] = [];
+  const seen = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const pre = line.slice(0, sep).split(' ');
+    const post = line.slice(sep + 3).split(' ');
+    const fstype = post[0];
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    const mount = unescape(pre[4]!);
+    const root = unescape(pre[3]!);
+    const key = fstype === 'cgroup2' ? 'unified' : post[2]!;
+    if (seen.has(key)) continue; // the same hierarchy mounted twice: first wins
+    seen.add(key);
+    if (fstype === 'cgroup2') {
+      out.push({ mount, version: 2, controllers: [], root });
+    } else {
+      const opts = (post[2] ?? '').split(',');
+      const controllers = opts.filter((o) => V1_CONTROLLERS.has(o) || o.startsWith('name='));
+      if (controllers.length) out.push({ mount, version: 1, controllers, root });
+    }
+  }
+  return out;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function hostHierarchies(): Hierarchy[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
+/** /proc/self/cgroup: controller list (or "" for v2) -> path */
+export function ownCgroups(text = readFileSync('/proc/self/cgroup', 'utf8')): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    const j = line.indexOf(':', i + 1);
+    if (i < 0 || j < 0) continue;
+    m.set(line.slice(i + 1, j), line.slice(j + 1));
+  }
+  return m;
+}
+
+function ownPathFor(h: Hierarchy, own: Map<string, string>): string {
+  if (h.version === 2) return own.get('') ?? '/';
+  for (const [k, v] of own) {
+    const ctrls = k.split(',');
+    if (h.controllers.every((c) => ctrls.includes(c))) return v;
+  }
+  return '/';
+}
+
+/**
+ * cgroupsPath semantics of runc's cgroupfs driver: absolute = from the
+ * hierarchy root; relative = under the runtime's own cgroup; empty = the
+ * container id under the runtime's own cgroup.
+ */
+export function resolveInner(cgroupsPath: string | undefined, id: string, own: string): string {
+  const p = cgroupsPath ?? '';
+  let inner: string;
+  if (p === '') inner = join(own, id);
+  else if (p.startsWith('/')) inner = p;
+  else inner = join(own, p);
+  inner = join('/', inner);
+  if (inner.split('/').includes('..') || inner === '/') {
+    throw new TsrunError(`config.json: linux.cgroupsPath: invalid path ${JSON.stringify(cgroupsPath)}`);
+  }
+  return inner;
+}
+
+export function systemdPath(cgroupsPath: string | undefined, id: string): string {
+  // slice:prefix:name
+  const p = cgroupsPath || `system.slice:tsrun:${id}`;
+  const parts = p.split(':');
+  if (parts.length !== 3) {
+    throw new TsrunError(`config.json: linux.cgroupsPath: expected "slice:prefix:name" with --systemd-cgroup, got ${JSON.stringify(p)}`);
+  }
+  throw new TsrunError('systemd cgroup manager requested (--systemd-cgroup) but systemd is not reachable on this host (no /run/systemd/private)');
+}
+
+/** Plan the container's cgroup directories (no side effects). */
+export function planCgroups(cgroupsPath: string | undefined, id: string, hier = hostHierarchies(), own = ownCgroups()): CgroupSetup {
+  const inner = resolveInner(cgroupsPath, id, '/');
+  const paths: string[] = [];
+  const procs: string[] = [];
+  let freezer: string | undefined;
+  for (const h of hier) {
+    const base = cgroupsPath?.startsWith('/') ? '/' : ownPathFor(h, own);
+    const rel = cgroupsPath?.startsWith('/') ? inner : resolveInner(cgroupsPath, id, base);
+    // a mount whose root is not "/" (inside a cgroup namespace) sees paths below it
+    const inMount = h.root !== '/' && rel.startsWith(h.root) ? rel.slice(h.root.length) : rel;
+    const dir = join(h.mount, inMount);
+    paths.push(dir);
+    procs.push(join(dir, 'cgroup.procs'));
+    if (h.version === 1 && h.controllers.includes('freezer')) freezer = join(dir, 'freezer.state');
+  }
+  if (!freezer) {
+    const v2 = hier.findIndex((h) => h.version === 2);
+    if (v2 >= 0) freezer = join(paths[v2]!, 'cgroup.freeze');
+  }
+  return { paths, created: [], procs, freezer, hierarchies: hier, inner };
+}
+
+/** Create every directory (recording which we made) and prepare cpuset. */
+export function createCgroups(s: CgroupSetup): void {
+  for (const [i, dir] of s.paths.entries()) {
+    const h = s.hierarchies[i]!;
+    const made: string[] = [];
+    let d = dir;
+    while (!existsSync(d) && d.length > h.mount.length) {
+      made.unshift(d);
+      d = join(d, '..');
+    }
+    for (const m of made) {
+      try {
+        mkdirSync(m);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw sysError(`create cgroup ${m}`, e);
+      }
+      s.created.push(m);
+      if (h.version === 1 && h.controllers.includes('cpuset')) inheritCpuset(m);
+    }
+  }
+}
+
+// A new v1 cpuset cgroup starts with empty cpus/mems: nothing can join it.
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const cur = readFileSync(join(dir, f), 'utf8').trim();
+    if (cur) continue;
+    const parent = readFileSync(join(dir, '..', f), 'utf8').trim();
+    try {
+      writeFileSync(join(dir, f), parent);
+    } catch (e) {
+      throw sysError(`write ${join(dir, f)}`, e);
+    }
+  }
+}
+
+/** Remove the directories we created, children first; retry while busy. */
+export function destroyCgroups(created: string[], timeoutMs = 2000): string[] {
+  const failed: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (const dir of [...created].sort((a, b) => b.length - a.length)) {
+    for (;;) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        // a parent other containers still use stays; the leaf may be busy
+        // for a moment while its last processes exit
+        if (code === 'EBUSY' && Date.now() < deadline && isLeaf(dir, created)) {
+          sleep(5);
+          continue;
+        }
+        if (code === 'EBUSY' || code === 'ENOTEMPTY') {
+          if (isLeaf(dir, created)) failed.push(dir);
+          break;
+        }
+        failed.push(dir);
+        break;
+      }
+    }
+  }
+  return failed;
+}
+
+function isLeaf(dir: string, created: string[]): boolean {
+  return !created.some((c) => c !== dir && c.startsWith(dir + '/'));
+}
+
+/** Pids in the container's cgroup (host view), from any hierarchy that has them. */
+export function cgroupPids(paths: string[]): number[] {
+  for (const p of paths) {
+    try {
+      const text = readFileSync(join(p, 'cgroup.procs'), 'utf8');
+      return text.split('\n').filter(Boolean).map(Number);
+    } catch {
+      /* try the next hierarchy */
+    }
+  }
+  return [];
+}

@@ -1,0 +1,132 @@
+// The entry of every tsrun call. Parses with the fast parser (no yargs on the
+// hot path), runs one use case, prints, sets the exit code. A command line the
+// fast parser refuses goes to the yargs CLI for usage and error text.
+import { fastParse, type Parsed } from './commands';
+import { formatError } from '../errors';
+import { Logger, writeStdout, type LogFormat } from '../log';
+import { StateStore } from '../state';
+import type { Context } from '../runtime/context';
+import { TsrunError } from '../errors';
+
+export const VERSION = '0.1.0';
+export const SPEC_VERSION = '1.3.0';
+
+function versionText(): string {
+  return `tsrun version ${VERSION}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+}
+
+function table(rows: string[][]): string {
+  // runc: text/tabwriter with minwidth 12, padding 1
+  const widths = rows[0]!.map((_, i) => Math.max(12, ...rows.map((r) => r[i]!.length + 1)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('')).join('\n') + '\n';
+}
+
+async function dispatch(p: Parsed, ctx: Context): Promise<number> {
+  const f = p.flags;
+  const id = p.args[0]!;
+  switch (p.verb) {
+    case 'create': {
+      const { create } = await import('../runtime/create');
+      create(ctx, {
+        id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
+        consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
+        noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
+      });
+      return 0;
+    }
+    case 'run': {
+      const { run } = await import('../runtime/run');
+      return run(ctx, {
+        id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
+        consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
+        noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
+        detach: !!f.detach, keep: !!f.keep, noSubreaper: !!f.noSubreaper,
+      });
+    }
+    case 'start': {
+      const { start } = await import('../runtime/lifecycle');
+      start(ctx, id);
+      return 0;
+    }
+    case 'state': {
+      const { state } = await import('../runtime/lifecycle');
+      writeStdout(JSON.stringify(state(ctx, id), null, '  ') + '\n');
+      return 0;
+    }
+    case 'kill': {
+      const { kill } = await import('../runtime/lifecycle');
+      kill(ctx, id, p.args[1], !!f.all);
+      return 0;
+    }
+    case 'delete': {
+      const { del } = await import('../runtime/lifecycle');
+      del(ctx, id, !!f.force);
+      return 0;
+    }
+    case 'list': {
+      const { list } = await import('../runtime/lifecycle');
+      const all = list(ctx);
+      if (f.quiet) {
+        writeStdout(all.map((s) => s.id + '\n').join(''));
+      } else if (f.format === 'json') {
+        writeStdout(JSON.stringify(all.map((s) => ({ ...s, annotations: s.annotations ?? {} }))) + '\n');
+      } else if (f.format === 'table') {
+        const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
+        for (const s of all) rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]);
+        writeStdout(table(rows));
+      } else {
+        throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
+      }
+      return 0;
+    }
+    case 'spec': {
+      const { writeSpec } = await import('../runtime/spec');
+      writeSpec(f.bundle as string | undefined, !!f.rootless);
+      return 0;
+    }
+  }
+  throw new TsrunError(`unknown command ${p.verb}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const p = fastParse(argv);
+  if (!p) {
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+      writeStdout(versionText());
+      return 0;
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const y = require('./yargs-cli.cjs') as { runYargs(argv: string[], version: string): number };
+    return y.runYargs(argv, versionText());
+  }
+  const g = p.globals;
+  const format = g.logFormat as string;
+  if (format !== 'text' && format !== 'json') {
+    new Logger(undefined).error(`invalid log-format: ${format}`);
+    return 1;
+  }
+  const log = new Logger(g.log as string | undefined, format as LogFormat, !!g.debug);
+  const ctx: Context = {
+    store: new StateStore(g.root as string),
+    log,
+    systemdCgroup: !!g.systemdCgroup,
+    rootless: g.rootless as string,
+  };
+  try {
+    return await dispatch(p, ctx);
+  } catch (e) {
+    log.error(formatError(e));
+    if (log.debugEnabled && e instanceof Error && e.stack) log.debug(e.stack);
+    return (e as TsrunError).status ?? 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    new Logger(undefined).error(formatError(e));
+    process.exitCode = 1;
+  },
+);

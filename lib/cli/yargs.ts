@@ -1,0 +1,74 @@
+// The yargs CLI, built from the same table as the fast parser. Loaded only
+// for help, usage, completion and for command lines the fast parser refuses,
+// so its start-up cost is not paid by create/start/state/kill/delete.
+import yargs from 'yargs';
+import type { Argv, Options } from 'yargs';
+import { commands, globalFlags, type FlagDef } from './commands';
+
+function opt(f: FlagDef): Options {
+  const o: Options = { describe: f.desc, hidden: f.hidden, type: f.type === 'array' ? 'array' : f.type };
+  if (f.alias) o.alias = f.alias;
+  if (f.default !== undefined) o.default = f.default;
+  return o;
+}
+
+export function buildYargs(argv: string[]): Argv {
+  let y = yargs(argv)
+    .scriptName('tsrun')
+    .usage(
+      'tsrun: an Open Container Initiative runtime (a runc clone in TypeScript)\n\n' +
+        'Usage: $0 [global options] command [command options] [arguments...]',
+    )
+    .strict()
+    .exitProcess(false)
+    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': false, 'halt-at-non-option': false })
+    .wrap(Math.min(110, (yargs as unknown as { terminalWidth?: () => number }).terminalWidth?.() ?? 100))
+    .completion('completion', 'generate a bash/zsh completion script')
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
+    .demandCommand(1, 'a command is required')
+    .recommendCommands();
+  for (const g of globalFlags) y = y.option(g.name, { ...opt(g), global: true });
+  for (const c of commands) {
+    const pos = c.positionals.map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`)).join(' ');
+    y = y.command(`${c.name}${pos ? ' ' + pos : ''}`, c.desc, (cy) => {
+      for (const f of c.flags) cy = cy.option(f.name, opt(f));
+      for (const p of c.positionals) cy = cy.positional(p.name, { describe: p.desc, type: 'string' });
+      return cy;
+    });
+  }
+  y = y.command('help [command]', 'shows a list of commands or help for one command', () => {}, () => {});
+  return y;
+}
+
+/** Returns tsrun's exit status. */
+export function runYargs(argv: string[], versionText: string): number {
+  if (argv.includes('--version') || argv.includes('-v')) {
+    process.stdout.write(versionText);
+    return 0;
+  }
+  // "tsrun help VERB" = "tsrun VERB --help"
+  if (argv[0] === 'help') argv = argv.length > 1 ? [argv[1]!, '--help'] : ['--help'];
+  let code = 0;
+  let failed = false;
+  const y = buildYargs(argv).fail((msg, err, yy) => {
+    failed = true;
+    yy.showHelp('error');
+    process.stderr.write(`\ntsrun: ${msg ?? err?.message}\n`);
+    code = 1;
+  });
+  const parsed = y.parseSync() as { help?: boolean; _: (string | number)[] };
+  if (!failed && !argv.includes('--help') && !argv.includes('-h') && !argv.includes('completion') &&
+      !argv.includes('--get-yargs-completions')) {
+    // yargs accepted what the fast parser did not (e.g. a flag value the
+    // fast parser found malformed): report it as a usage error
+    y.showHelp('error');
+    process.stderr.write(`\ntsrun: invalid arguments: ${argv.join(' ')}\n`);
+    code = 1;
+  }
+  void parsed;
+  return code;
+}
+

@@ -1,0 +1,316 @@
+// (Spec, options, host facts) -> LaunchPlan: a flat, fully resolved list of
+// what the native stage must do. Pure: host facts come in as arguments.
+import { isAbsolute, resolve } from 'node:path';
+import { TsrunError } from '../errors';
+import type { Hook } from '../state';
+import type { Mount, Spec } from '../spec/types';
+import { CAPS, NAMESPACES, RLIMITS } from '../spec/tables';
+import type { Hierarchy } from '../cgroups';
+import { MS, parseMountOptions, rootPropagation } from './mounts';
+
+export interface PlanMount {
+  flags: number;
+  pflags: number;
+  attrSet: number;
+  attrClr: number;
+  extra: number;
+  source: string;
+  destination: string;
+  type: string;
+  data: string;
+}
+
+export interface PlanDevice {
+  type: 'c' | 'b' | 'p';
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  path: string;
+}
+
+export interface LaunchPlan {
+  rootfs: string;
+  rootReadonly: boolean;
+  rootPropagation: number;
+  noPivot: boolean;
+  nsNew: number;
+  nsJoin: { flag: number; path: string }[];
+  uidMap?: string;
+  gidMap?: string;
+  timensOffsets?: string;
+  cgroupProcs: string[];
+  oomScoreAdj?: number;
+  hostname?: string;
+  domainname?: string;
+  sysctl: [string, string][];
+  mounts: PlanMount[];
+  devSetup: boolean;
+  usernsDevices: boolean;
+  devices: PlanDevice[];
+  symlinks: [string, string][];
+  masked: string[];
+  readonly: string[];
+  rlimits: { res: number; soft: bigint; hard: bigint }[];
+  uid: number;
+  gid: number;
+  umask: number;
+  groups: number[];
+  caps?: [bigint, bigint, bigint, bigint, bigint];
+  noNewPrivs: boolean;
+  cwd: string;
+  args: string[];
+  env: string[];
+  fifo?: string;
+  syncHooks: boolean;
+  startHooks: Hook[];
+  keyring?: string;
+  preserveFds: number;
+  debug: boolean;
+}
+
+export interface HostFacts {
+  /** /proc/sys/kernel/cap_last_cap */
+  lastCap: number;
+  /** the host has /proc/kcore (then /dev/core is linked to it) */
+  hasKcore: boolean;
+  /** bind sources: is this host path a directory? (false: a file) */
+  isDir(path: string): boolean;
+  /** cgroup hierarchies, for the cgroup mount type */
+  hierarchies: Hierarchy[];
+}
+
+export interface PlanOptions {
+  id: string;
+  bundle: string;
+  fifo?: string;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  preserveFds: number;
+  cgroupProcs: string[];
+  /** container cgroup dirs per hierarchy (same order as hierarchies) */
+  cgroupPaths: string[];
+  debug?: boolean;
+  warn(msg: string): void;
+}
+
+export const TM = { BIND: 0x1, FILE: 0x2, REMOUNT_RO: 0x4, DEV: 0x8, PROCFS: 0x10, SYSFS: 0x20, CGROUP: 0x40 } as const;
+
+const DEFAULT_DEVICES: PlanDevice[] = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5, mode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7, mode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8, mode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, mode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0, mode: 0o666, uid: 0, gid: 0 },
+];
+
+const U64_MAX = (1n << 64n) - 1n;
+function u64(n: number): bigint {
+  if (n >= 2 ** 64) return U64_MAX; // JSON's 18446744073709551615 arrives rounded up
+  return BigInt(Math.trunc(n));
+}
+
+function idMap(maps: { containerID: number; hostID: number; size: number }[] | undefined): string | undefined {
+  if (!maps?.length) return undefined;
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+function capMask(names: string[] | undefined, lastCap: number, set: string, warn: (m: string) => void): bigint {
+  let m = 0n;
+  for (const n of names ?? []) {
+    const i = CAPS.indexOf(n);
+    if (i < 0) continue; // warned by checkSpec
+    if (i > lastCap) {
+      warn(`process.capabilities.${set}: ${n} is not supported by this kernel, ignored`);
+      continue;
+    }
+    m |= 1n << BigInt(i);
+  }
+  return m;
+}
+
+function cleanDest(d: string): string {
+  // lexical clean only; the stage resolves inside the rootfs, symlinks included
+  const parts: string[] = [];
+  for (const p of d.split('/')) {
+    if (!p || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  return '/' + parts.join('/');
+}
+
+function expandCgroupMount(
+  i: number, m: Mount, flags: number, facts: HostFacts, opts: PlanOptions, cgroupNs: boolean,
+): PlanMount[] {
+  const dest = cleanDest(m.destination);
+  const ro = (flags & MS.RDONLY) !== 0;
+  const base = flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME | MS.NOATIME | MS.STRICTATIME);
+  const out: PlanMount[] = [];
+  const v1 = facts.hierarchies.filter((h) => h.version === 1);
+  const v2 = facts.hierarchies.find((h) => h.version === 2);
+  if (!v1.length && v2) {
+    // unified only: one cgroup2 mount (namespaced) or a bind of our cgroup
+    const idx = facts.hierarchies.indexOf(v2);
+    out.push(cgroupNs
+      ? { flags: flags & ~MS.REMOUNT, pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'cgroup2', destination: dest, type: 'cgroup2', data: '' }
+      : { flags: base | MS.BIND | MS.REC | (ro ? MS.RDONLY : 0), pflags: 0, attrSet: 0, attrClr: 0, extra: TM.BIND | TM.CGROUP | TM.REMOUNT_RO, source: opts.cgroupPaths[idx]!, destination: dest, type: 'bind', data: '' });
+    return out;
+  }
+  out.push({ flags: base, pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'tmpfs', destination: dest, type: 'tmpfs', data: 'mode=755' });
+  for (const [hi, h] of facts.hierarchies.entries()) {
+    const name = h.version === 2 ? 'unified' : h.controllers.map((c) => c.replace(/^name=/, '')).join(',');
+    const sub = `${dest}/${name}`;
+    if (cgroupNs) {
+      out.push(h.version === 2
+        ? { flags: base | (ro ? MS.RDONLY : 0), pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'cgroup2', destination: sub, type: 'cgroup2', data: '' }
+        : { flags: base | (ro ? MS.RDONLY : 0), pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'cgroup', destination: sub, type: 'cgroup', data: h.controllers.join(',') });
+    } else {
+      out.push({ flags: base | MS.BIND | MS.REC | (ro ? MS.RDONLY : 0), pflags: 0, attrSet: 0, attrClr: 0, extra: TM.BIND | TM.CGROUP | TM.REMOUNT_RO, source: opts.cgroupPaths[hi]!, destination: sub, type: 'bind', data: '' });
+    }
+  }
+  if (ro) {
+    out.push({ flags: base | MS.REMOUNT | MS.RDONLY, pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'tmpfs', destination: dest, type: 'tmpfs', data: 'mode=755' });
+  }
+  void i;
+  return out;
+}
+
+export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): LaunchPlan {
+  const p = spec.process!;
+  const linux = spec.linux ?? {};
+  const nss = linux.namespaces ?? [];
+  let nsNew = 0;
+  const nsJoin: { flag: number; path: string }[] = [];
+  for (const ns of nss) {
+    const t = NAMESPACES[ns.type]!;
+    if (ns.path) nsJoin.push({ flag: t.flag, path: ns.path });
+    else nsNew |= t.flag;
+  }
+  const newUser = (nsNew & NAMESPACES.user!.flag) !== 0;
+  const inUserns = newUser || nsJoin.some((j) => j.flag === NAMESPACES.user!.flag);
+  const cgroupNs = nss.some((n) => n.type === 'cgroup');
+
+  const rootfs = isAbsolute(spec.root.path) ? spec.root.path : resolve(opts.bundle, spec.root.path);
+
+  const mounts: PlanMount[] = [];
+  let devSetup = true;
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    const where = `config.json: mounts[${i}] (${m.destination})`;
+    const o = parseMountOptions(m.options, where);
+    const type = m.type ?? (o.bind ? 'bind' : '');
+    const bind = o.bind || type === 'bind';
+    const dest = cleanDest(m.destination);
+    if (m.uidMappings?.length || m.gidMappings?.length) {
+      throw new TsrunError(`${where}: idmapped mounts (uidMappings/gidMappings) are not supported yet`);
+    }
+    if (type === 'cgroup' && !bind) {
+      mounts.push(...expandCgroupMount(i, m, o.flags, facts, opts, cgroupNs));
+      continue;
+    }
+    let extra = 0;
+    let source = m.source ?? (bind ? '' : type);
+    if (bind) {
+      if (!m.source) throw new TsrunError(`${where}: a bind mount needs a source`);
+      source = isAbsolute(m.source) ? m.source : resolve(opts.bundle, m.source);
+      extra |= TM.BIND;
+      if (!facts.isDir(source)) extra |= TM.FILE;
+      if (o.flags & ~(MS.BIND | MS.REC | MS.REMOUNT)) extra |= TM.REMOUNT_RO;
+      if (dest === '/dev') devSetup = false;
+    } else if (!type) {
+      throw new TsrunError(`${where}: type is required for a mount that is not a bind mount`);
+    }
+    if (type === 'proc') extra |= TM.PROCFS;
+    if (type === 'sysfs') extra |= TM.SYSFS;
+    if (dest === '/dev' && type === 'tmpfs') extra |= TM.DEV;
+    mounts.push({
+      flags: o.flags, pflags: o.pflags, attrSet: o.attrSet, attrClr: o.attrClr, extra,
+      source, destination: dest, type, data: o.data.join(','),
+    });
+  }
+
+  const devices: PlanDevice[] = devSetup ? DEFAULT_DEVICES.map((d) => ({ ...d })) : [];
+  for (const d of linux.devices ?? []) {
+    const pd: PlanDevice = {
+      path: cleanDest(d.path), type: d.type === 'u' ? 'c' : d.type, major: d.major ?? 0, minor: d.minor ?? 0,
+      mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0,
+    };
+    const at = devices.findIndex((x) => x.path === pd.path);
+    if (at >= 0) devices[at] = pd;
+    else devices.push(pd);
+  }
+  const symlinks: [string, string][] = devSetup
+    ? [
+        ['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'],
+        ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx'],
+        ...(facts.hasKcore ? [['/proc/kcore', '/dev/core'] as [string, string]] : []),
+      ]
+    : [];
+
+  const rlimits = (p.rlimits ?? []).map((r) => ({ res: RLIMITS[r.type]!, soft: u64(r.soft), hard: u64(r.hard) }));
+
+  let caps: LaunchPlan['caps'];
+  if (p.capabilities) {
+    const c = p.capabilities;
+    const w = opts.warn;
+    caps = [
+      capMask(c.bounding, facts.lastCap, 'bounding', w), capMask(c.effective, facts.lastCap, 'effective', w),
+      capMask(c.permitted, facts.lastCap, 'permitted', w), capMask(c.inheritable, facts.lastCap, 'inheritable', w),
+      capMask(c.ambient, facts.lastCap, 'ambient', w),
+    ];
+  } else {
+    caps = [0n, 0n, 0n, 0n, 0n];
+  }
+
+  let timensOffsets: string | undefined;
+  if (linux.timeOffsets) {
+    timensOffsets = Object.entries(linux.timeOffsets)
+      .map(([k, v]) => `${k} ${v?.secs ?? 0} ${v?.nanosecs ?? 0}\n`).join('');
+  }
+
+  const sysctl = Object.entries(linux.sysctl ?? {}).map(([k, v]) => [k.replace(/\./g, '/'), v] as [string, string]);
+  const hooks = spec.hooks ?? {};
+
+  return {
+    rootfs,
+    rootReadonly: !!spec.root.readonly,
+    rootPropagation: rootPropagation(linux.rootfsPropagation),
+    noPivot: opts.noPivot,
+    nsNew,
+    nsJoin,
+    uidMap: newUser ? idMap(linux.uidMappings) : undefined,
+    gidMap: newUser ? idMap(linux.gidMappings) : undefined,
+    timensOffsets,
+    cgroupProcs: opts.cgroupProcs,
+    oomScoreAdj: p.oomScoreAdj,
+    hostname: spec.hostname,
+    domainname: spec.domainname,
+    sysctl,
+    mounts,
+    devSetup,
+    usernsDevices: inUserns,
+    devices,
+    symlinks,
+    masked: (linux.maskedPaths ?? []).map(cleanDest),
+    readonly: (linux.readonlyPaths ?? []).map(cleanDest),
+    rlimits,
+    uid: p.user?.uid ?? 0,
+    gid: p.user?.gid ?? 0,
+    umask: p.user?.umask ?? -1,
+    groups: p.user?.additionalGids ?? [],
+    caps,
+    noNewPrivs: !!p.noNewPrivileges,
+    cwd: p.cwd,
+    args: p.args!,
+    env: p.env ?? [],
+    fifo: opts.fifo,
+    syncHooks: !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length),
+    startHooks: hooks.startContainer ?? [],
+    keyring: opts.noNewKeyring ? undefined : `_ses.${opts.id}`,
+    preserveFds: opts.preserveFds,
+    debug: !!opts.debug,
+  };
+}
+

@@ -1,0 +1,143 @@
+// LaunchPlan -> the one buffer the native stage reads, and the sync frames.
+// Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
+import type { LaunchPlan } from '../plan';
+
+export const ABI_VERSION = 1;
+const MAGIC = 0x50525354;
+
+export const T = {
+  ROOTFS: 1, ROOT_READONLY: 2, ROOT_PROPAGATION: 3, NO_PIVOT: 4, NS_NEW: 5, NS_JOIN: 6, UID_MAP: 7,
+  GID_MAP: 8, TIMENS_OFFSETS: 9, CGROUP_PROCS: 10, OOM_SCORE_ADJ: 11, HOSTNAME: 12, DOMAINNAME: 13,
+  SYSCTL: 14, MOUNT: 15, DEVICE: 16, SYMLINK: 17, MASKED: 18, READONLY_PATH: 19, RLIMIT: 20, USER: 21,
+  GROUPS: 22, CAPS: 23, NO_NEW_PRIVS: 24, CWD: 25, ARG: 26, ENV: 27, FIFO: 28, SYNC_HOOKS: 29,
+  START_HOOK: 30, NEW_KEYRING: 31, DEV_SETUP: 32, USERNS_DEVICES: 33, SECCOMP: 34, PRESERVE_FDS: 35,
+  MKDIR: 36, DEBUG: 37,
+} as const;
+
+export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8 } as const;
+export const MSG_MAX = 8192;
+export const MSG_HDR = 16;
+
+type Part = number | bigint | string | Buffer | { i32: number } | { u64: bigint };
+
+class Writer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor() {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(MAGIC, 0);
+    h.writeUInt32LE(ABI_VERSION, 4);
+    this.push(h);
+  }
+  private push(b: Buffer) {
+    this.chunks.push(b);
+    this.size += b.length;
+  }
+  rec(tag: number, ...parts: Part[]) {
+    const body: Buffer[] = [];
+    for (const p of parts) {
+      if (typeof p === 'number') {
+        const b = Buffer.alloc(4);
+        b.writeUInt32LE(p >>> 0, 0);
+        body.push(b);
+      } else if (typeof p === 'bigint') {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(p, 0);
+        body.push(b);
+      } else if (typeof p === 'string') {
+        if (p.includes('\0')) throw new Error(`string with a NUL byte: ${JSON.stringify(p)}`);
+        body.push(Buffer.from(p + '\0'));
+      } else if (Buffer.isBuffer(p)) {
+        body.push(p);
+      } else if ('i32' in p) {
+        const b = Buffer.alloc(4);
+        b.writeInt32LE(p.i32, 0);
+        body.push(b);
+      } else {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(p.u64, 0);
+        body.push(b);
+      }
+    }
+    const payload = Buffer.concat(body);
+    const h = Buffer.alloc(8);
+    h.writeUInt16LE(tag, 0);
+    h.writeUInt32LE(payload.length, 4);
+    this.push(h);
+    this.push(payload);
+  }
+  done(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+export function encodePlan(p: LaunchPlan): Buffer {
+  const w = new Writer();
+  w.rec(T.ROOTFS, p.rootfs);
+  if (p.rootReadonly) w.rec(T.ROOT_READONLY);
+  w.rec(T.ROOT_PROPAGATION, p.rootPropagation);
+  if (p.noPivot) w.rec(T.NO_PIVOT);
+  w.rec(T.NS_NEW, p.nsNew);
+  for (const j of p.nsJoin) w.rec(T.NS_JOIN, j.flag, j.path);
+  if (p.uidMap) w.rec(T.UID_MAP, p.uidMap);
+  if (p.gidMap) w.rec(T.GID_MAP, p.gidMap);
+  if (p.timensOffsets !== undefined) w.rec(T.TIMENS_OFFSETS, p.timensOffsets);
+  for (const c of p.cgroupProcs) w.rec(T.CGROUP_PROCS, c);
+  if (p.oomScoreAdj !== undefined) w.rec(T.OOM_SCORE_ADJ, { i32: p.oomScoreAdj });
+  if (p.hostname !== undefined) w.rec(T.HOSTNAME, p.hostname);
+  if (p.domainname !== undefined) w.rec(T.DOMAINNAME, p.domainname);
+  for (const [k, v] of p.sysctl) w.rec(T.SYSCTL, k, v);
+  for (const m of p.mounts) {
+    w.rec(T.MOUNT, m.flags, m.pflags, m.attrSet, m.attrClr, m.extra, m.source, m.destination, m.type, m.data);
+  }
+  if (p.devSetup) w.rec(T.DEV_SETUP);
+  if (p.usernsDevices) w.rec(T.USERNS_DEVICES);
+  for (const d of p.devices) {
+    w.rec(T.DEVICE, d.type.charCodeAt(0), d.major, d.minor, d.mode, d.uid, d.gid, d.path);
+  }
+  for (const [target, path] of p.symlinks) w.rec(T.SYMLINK, target, path);
+  for (const m of p.masked) w.rec(T.MASKED, m);
+  for (const r of p.readonly) w.rec(T.READONLY_PATH, r);
+  for (const r of p.rlimits) w.rec(T.RLIMIT, r.res, 0, r.soft, r.hard);
+  w.rec(T.USER, p.uid, p.gid, { i32: p.umask });
+  if (p.groups.length) w.rec(T.GROUPS, p.groups.length, ...p.groups);
+  if (p.caps) w.rec(T.CAPS, ...p.caps);
+  if (p.noNewPrivs) w.rec(T.NO_NEW_PRIVS);
+  w.rec(T.CWD, p.cwd);
+  for (const a of p.args) w.rec(T.ARG, a);
+  for (const e of p.env) w.rec(T.ENV, e);
+  if (p.fifo) w.rec(T.FIFO, p.fifo);
+  if (p.syncHooks) w.rec(T.SYNC_HOOKS);
+  for (const h of p.startHooks) {
+    const args = h.args ?? [];
+    const env = h.env ?? [];
+    w.rec(T.START_HOOK, h.timeout ?? 0, args.length, env.length, h.path, ...args, ...env);
+  }
+  if (p.keyring) w.rec(T.NEW_KEYRING, p.keyring);
+  if (p.preserveFds) w.rec(T.PRESERVE_FDS, p.preserveFds);
+  if (p.debug) w.rec(T.DEBUG);
+  return w.done();
+}
+
+export interface Frame {
+  type: number;
+  err: number;
+  payload: Buffer;
+}
+
+export function decodeFrame(buf: Buffer, n: number): Frame {
+  if (n < MSG_HDR) throw new Error(`sync frame too short (${n} bytes)`);
+  const type = buf.readUInt32LE(0);
+  const err = buf.readInt32LE(4);
+  const len = buf.readUInt32LE(8);
+  if (len > MSG_MAX || MSG_HDR + len !== n) throw new Error(`sync frame length ${len} does not match ${n - MSG_HDR}`);
+  return { type, err, payload: buf.subarray(MSG_HDR, MSG_HDR + len) };
+}
+
+export function encodeFrame(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  if (payload.length > MSG_MAX) throw new Error('sync frame payload too large');
+  const h = Buffer.alloc(MSG_HDR);
+  h.writeUInt32LE(type, 0);
+  h.writeUInt32LE(payload.length, 8);
+  return Buffer.concat([h, payload]);
+}

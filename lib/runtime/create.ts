@@ -1,0 +1,203 @@
+// create: config.json -> launch plan -> stage -> a container waiting on its
+// exec fifo. Owns rollback: on any failure nothing is left behind.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { TsrunError, errnoName } from '../errors';
+import { checkSpec, loadSpec, type Validator } from '../spec';
+import { buildPlan, type HostFacts } from '../plan';
+import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
+import { planCgroups, createCgroups, destroyCgroups, systemdPath } from '../cgroups';
+import { runHooks } from '../hooks';
+import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, type StoredState } from '../state';
+import type { Sys } from '../sys';
+import type { Context } from './context';
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+}
+
+export interface Created {
+  state: StoredState;
+  sys: Sys;
+}
+
+function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
+  let lastCap = 40;
+  try {
+    lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  } catch {
+    /* keep the default */
+  }
+  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies };
+}
+
+function loadValidator(): Validator {
+  // generated at build time by lib/build/build.mjs (ajv standalone)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./validators.cjs').config as Validator;
+}
+
+export function create(ctx: Context, o: CreateOptions): Created {
+  const t0 = performance.now();
+  const timing = (what: string) => ctx.log.debug(`create: ${what} at ${(performance.now() - t0).toFixed(1)} ms`);
+  validateId(o.id);
+  if (o.consoleSocket) throw new TsrunError('--console-socket: terminals are not supported yet');
+  if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
+  const bundle = resolve(o.bundle);
+  if (!isDir(bundle)) throw new TsrunError(`bundle ${bundle}: not a directory`);
+  const spec = loadSpec(bundle, loadValidator());
+  checkSpec(spec, (m) => ctx.log.warn(m));
+  timing('config validated');
+  if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
+  const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
+  if (!isDir(rootfs)) throw new TsrunError(`root.path: rootfs ${rootfs} does not exist or is not a directory`);
+
+  const store = ctx.store;
+  store.reserve(o.id);
+  const unlock = store.lock(o.id);
+  const undo: (() => void)[] = [() => store.remove(o.id)];
+  let sys: Sys | undefined;
+  let initPidfd = -1;
+  let initPid = 0;
+  let sock = -1;
+  try {
+    const cg = planCgroups(spec.linux?.cgroupsPath, o.id);
+    createCgroups(cg);
+    undo.push(() => {
+      destroyCgroups(cg.created);
+    });
+    timing('cgroups created');
+
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sys = (require('../sys') as typeof import('../sys')).loadSys();
+    const fifo = store.fifo(o.id);
+    sys.mkfifo(fifo, 0o622);
+    chmodSync(fifo, 0o622);
+
+    const plan = buildPlan(spec, {
+      id: o.id, bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
+      preserveFds: o.preserveFds ?? 0, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
+      debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m),
+    }, hostFacts(cg.hierarchies));
+    const bytes = encodePlan(plan);
+    timing(`plan built (${bytes.length} bytes)`);
+
+    const st: StoredState = {
+      ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: new Date().toISOString(),
+      owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
+      freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
+    };
+
+    const sp = sys.spawn(bytes, o.preserveFds ?? 0);
+    sock = sp.sock;
+    let pidfd = sp.pidfd;
+    const stagePid = sp.pid;
+    let stageReaped = false;
+    undo.push(() => {
+      if (initPidfd >= 0) {
+        sys!.pidfdSignal(initPidfd, 9);
+        sys!.pidfdWait(initPidfd, 5000);
+      }
+      if (!stageReaped) {
+        sys!.pidfdSignal(sp.pidfd, 9);
+        sys!.waitpid(stagePid);
+      }
+    });
+    timing('stage spawned');
+    const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
+    const stateFor = (status: 'creating' | 'created') =>
+      JSON.stringify(ociState(store, { ...st, pid: initPid }, status));
+    for (;;) {
+      const n = sys.recv(sock, pidfd, buf, -1);
+      if (n === -10 /* ECHILD */) {
+        if (!stageReaped && pidfd === sp.pidfd) {
+          const ws = sys.waitpid(stagePid);
+          stageReaped = true;
+          throw new TsrunError(`container init setup exited unexpectedly (${describeWait(ws)})`);
+        }
+        throw new TsrunError('container init exited unexpectedly during setup');
+      }
+      if (n < 0) throw new TsrunError('read from container init', { errno: errnoName(n) });
+      const f = decodeFrame(buf, n);
+      if (f.type === M.ERROR) {
+        throw new TsrunError(f.payload.toString(), f.err ? { errno: errnoName(f.err) } : {});
+      } else if (f.type === M.DEBUG) {
+        ctx.log.debug(`stage: ${f.payload.toString()}`);
+      } else if (f.type === M.WARN) {
+        ctx.log.warn(f.payload.toString());
+      } else if (f.type === M.PID) {
+        initPid = f.payload.readUInt32LE(0);
+        initPidfd = sys.pidfdOpen(initPid);
+        // the stage exits right after; reap it and watch init from now on
+        sys.waitpid(stagePid);
+        stageReaped = true;
+        sys.close(pidfd);
+        pidfd = initPidfd;
+        timing(`init is pid ${initPid}`);
+      } else if (f.type === M.HOOKS) {
+        const s = stateFor('creating');
+        runHooks('prestart', spec.hooks?.prestart, s);
+        runHooks('createRuntime', spec.hooks?.createRuntime, s);
+        runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, stagePath: sys.stagePath });
+        sys.send(sock, encodeFrame(M.HOOKS_DONE));
+        timing('create hooks done');
+      } else if (f.type === M.READY) {
+        break;
+      } else {
+        throw new TsrunError(`unexpected message ${f.type} from container init`);
+      }
+    }
+    st.pid = initPid;
+    st.pidStart = procStartTime(initPid) ?? 0;
+    st.namespaces = nsPaths(initPid);
+    store.save(st);
+    if (o.pidFile) writeAtomic(resolve(o.pidFile), String(initPid), 0o644);
+    let go = Buffer.from(stateFor('created'));
+    if (go.length > MSG_MAX) go = go.subarray(0, 0);
+    sys.send(sock, encodeFrame(M.GO, go));
+    sys.close(sock);
+    sock = -1;
+    sys.close(initPidfd);
+    timing('ready');
+    return { state: st, sys };
+  } catch (e) {
+    if (sock >= 0) sys?.close(sock);
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch (ue) {
+        ctx.log.warn(`cleanup after failed create: ${(ue as Error).message}`);
+      }
+    }
+    throw e;
+  } finally {
+    unlock();
+  }
+}
+
+function nsPaths(pid: number): Record<string, string> {
+  const r: Record<string, string> = {};
+  for (const n of ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time']) r[n] = `/proc/${pid}/ns/${n}`;
+  return r;
+}
+
+function ownerName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '');
+  }
+}
+
+export function describeWait(ws: number): string {
+  if (ws < 0) return errnoName(ws);
+  if ((ws & 0x7f) === 0) return `exit status ${(ws >> 8) & 0xff}`;
+  return `killed by signal ${ws & 0x7f}`;
+}

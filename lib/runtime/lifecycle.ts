@@ -1,0 +1,176 @@
+// start, state, kill, delete, list: the verbs that work from the state dir
+// alone. None of them loads koffi, ajv or the plan builder.
+import { closeSync, constants as fsc, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { TsrunError } from '../errors';
+import { destroyCgroups, cgroupPids } from '../cgroups';
+import { runHooks } from '../hooks';
+import {
+  deriveStatus, initAlive, ociState, procStat, sleep, type OciState, type StoredState,
+} from '../state';
+import type { Context } from './context';
+import { parseSignal } from './signals';
+
+export function start(ctx: Context, id: string): void {
+  const st = ctx.store.load(id);
+  const unlock = ctx.store.lock(id);
+  try {
+    const status = deriveStatus(ctx.store, st);
+    if (status === 'stopped') throw new TsrunError('cannot start a container that has stopped');
+    if (status !== 'created') throw new TsrunError('cannot start an already running container');
+    const fifo = ctx.store.fifo(id);
+    let fd: number;
+    try {
+      fd = openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
+    } catch (e) {
+      throw new TsrunError('cannot start an already running container', { cause: e });
+    }
+    try {
+      // The init is blocked opening the fifo for writing; our open releases
+      // it and it writes one byte. Until then a read sees EAGAIN or EOF.
+      const b = Buffer.alloc(1);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(fd, b, 0, 1, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        }
+        if (n === 1) break;
+        if (!initAlive(st)) throw new TsrunError('cannot start a container that has stopped');
+        if (Date.now() > deadline) throw new TsrunError('timed out waiting for the container init to start');
+        sleep(1);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    rmSync(fifo, { force: true });
+    const s = JSON.stringify(ociState(ctx.store, st, 'running'));
+    try {
+      runHooks('poststart', st.hooks?.poststart, s);
+    } catch (e) {
+      // spec: a failing poststart hook is a warning; the lifecycle goes on
+      ctx.log.warn((e as Error).message);
+    }
+  } finally {
+    unlock();
+  }
+}
+
+export function state(ctx: Context, id: string): OciState {
+  const st = ctx.store.load(id);
+  return ociState(ctx.store, st);
+}
+
+export function kill(ctx: Context, id: string, signal: string | undefined, all: boolean): void {
+  const sig = parseSignal(signal);
+  const st = ctx.store.load(id);
+  const status = deriveStatus(ctx.store, st);
+  if (status === 'stopped') {
+    if (!all) throw new TsrunError('container not running');
+  }
+  if (all) {
+    signalAll(st, sig);
+    return;
+  }
+  try {
+    process.kill(st.pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
+    throw new TsrunError(`kill ${st.pid}`, { errno: (e as NodeJS.ErrnoException).code });
+  }
+}
+
+function signalAll(st: StoredState, sig: number): void {
+  const pids = cgroupPids(st.cgroupPaths);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Wait until the init (and its cgroup) are gone; zombies count as gone. */
+function waitGone(st: StoredState, timeoutMs: number): boolean {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ps = procStat(st.pid);
+    const initGone = !ps || ps.startTime !== st.pidStart || ps.state === 'Z' || ps.state === 'X';
+    if (initGone) return true;
+    sleep(2);
+  }
+  return false;
+}
+
+export function destroy(ctx: Context, st: StoredState): void {
+  // whatever is left in the cgroup goes with the container
+  if (cgroupPids(st.cgroupPaths).length) {
+    signalAll(st, 9);
+    const deadline = Date.now() + 2000;
+    while (cgroupPids(st.cgroupPaths).length && Date.now() < deadline) sleep(2);
+  }
+  const failed = destroyCgroups(st.cgroupCreated ?? []);
+  for (const f of failed) ctx.log.warn(`remove cgroup ${f}: still busy`);
+  const s = JSON.stringify(ociState(ctx.store, st, 'stopped'));
+  for (const [i, h] of (st.hooks?.poststop ?? []).entries()) {
+    try {
+      runHooks('poststop', [h], s);
+    } catch (e) {
+      ctx.log.warn(`${(e as Error).message.replace('#0', `#${i}`)}`);
+    }
+  }
+  ctx.store.remove(st.id);
+}
+
+export function del(ctx: Context, id: string, force: boolean): void {
+  let st: StoredState;
+  try {
+    st = ctx.store.load(id);
+  } catch (e) {
+    if (force && (e as Error).message === 'container does not exist') {
+      return;
+    }
+    throw e;
+  }
+  const unlock = ctx.store.lock(id);
+  try {
+    const status = deriveStatus(ctx.store, st);
+    if (status === 'running' || status === 'paused') {
+      if (!force) throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    if (status !== 'stopped') {
+      if (status === 'paused' && st.freezer) thaw(st.freezer);
+      try {
+        process.kill(st.pid, 9);
+      } catch {
+        /* gone meanwhile */
+      }
+      if (!waitGone(st, 10_000)) throw new TsrunError(`container init ${st.pid} did not die after SIGKILL`);
+    }
+    destroy(ctx, st);
+  } finally {
+    unlock();
+  }
+}
+
+function thaw(freezer: string): void {
+  try {
+    writeFileSync(freezer, freezer.endsWith('cgroup.freeze') ? '0' : 'THAWED');
+  } catch {
+    /* not frozen or not ours */
+  }
+}
+
+export function list(ctx: Context): OciState[] {
+  const out: OciState[] = [];
+  for (const id of ctx.store.list()) {
+    try {
+      out.push(state(ctx, id));
+    } catch {
+      /* removed while we looked */
+    }
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+// run = create + start (+ wait, forward signals, delete unless --keep).
+import { TsrunError } from '../errors';
+import { create, type CreateOptions } from './create';
+import { destroy, start } from './lifecycle';
+import type { Context } from './context';
+import { constants } from 'node:os';
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  keep?: boolean;
+  noSubreaper?: boolean;
+}
+
+const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM', 'SIGPIPE'] as const;
+
+/** Returns the exit status for tsrun: the container's, 128+N for a signal. */
+export async function run(ctx: Context, o: RunOptions): Promise<number> {
+  if (o.detach) {
+    create(ctx, o);
+    try {
+      start(ctx, o.id);
+    } catch (e) {
+      cleanup(ctx, o.id);
+      throw e;
+    }
+    return 0;
+  }
+  // In the foreground we wait for init: become the subreaper so that it is
+  // re-parented to us when the stage that forked it exits.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sys = (require('../sys') as typeof import('../sys')).loadSys();
+  if (!o.noSubreaper) sys.setSubreaper();
+  const { state } = create(ctx, o);
+  const pid = state.pid;
+  const handlers: [string, () => void][] = [];
+  for (const s of FORWARD) {
+    const h = () => {
+      try {
+        process.kill(pid, constants.signals[s]);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(s, h);
+    handlers.push([s, h]);
+  }
+  let ws: number;
+  try {
+    const waiting = sys.waitpidAsync(pid);
+    try {
+      start(ctx, o.id);
+    } catch (e) {
+      try {
+        process.kill(pid, 9);
+      } catch {
+        /* gone */
+      }
+      await waiting;
+      throw e;
+    }
+    ws = await waiting;
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
+  }
+  if (!o.keep) cleanup(ctx, o.id);
+  if (ws < 0) throw new TsrunError(`wait for container init ${pid} failed`);
+  if ((ws & 0x7f) === 0) return (ws >> 8) & 0xff;
+  return 128 + (ws & 0x7f);
+}
+
+function cleanup(ctx: Context, id: string): void {
+  try {
+    const st = ctx.store.load(id);
+    try {
+      process.kill(st.pid, 9);
+    } catch {
+      /* gone */
+    }
+    destroy(ctx, st);
+  } catch (e) {
+    ctx.log.warn(`delete ${id}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,28 @@
+import { constants } from 'node:os';
+import { TsrunError } from '../errors';
+
+const SIGNALS = constants.signals as Record<string, number>;
+
+/** "KILL", "SIGKILL", "kill", "9" -> 9; unknown -> error in runc's words. */
+export function parseSignal(s: string | undefined): number {
+  if (s === undefined || s === '') return SIGNALS.SIGTERM!;
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n < 1 || n > 64) throw new TsrunError(`unknown signal "${s}"`);
+    return n;
+  }
+  let name = s.toUpperCase();
+  if (!name.startsWith('SIG')) name = 'SIG' + name;
+  const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name);
+  if (rt) return 34 + Number(rt[1] ?? 0);
+  const rtm = /^SIGRTMAX(?:-(\d+))?$/.exec(name);
+  if (rtm) return 64 - Number(rtm[1] ?? 0);
+  const n = SIGNALS[name];
+  if (n === undefined) throw new TsrunError(`unknown signal "${s}"`);
+  return n;
+}
+
+export function signalName(n: number): string {
+  for (const [k, v] of Object.entries(SIGNALS)) if (v === n) return k;
+  return `signal ${n}`;
+}

@@ -1,0 +1,162 @@
+// Load config.json: parse (errors name the file and position), validate with
+// the ajv validator generated at build time (errors name the JSON path and the
+// rule), then the semantic checks the schema cannot express. Reads only.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsrunError, sysError } from '../errors';
+import type { Spec } from './types';
+import { CAPS, RLIMITS } from './tables';
+
+export type { Spec } from './types';
+
+export interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+export type Validator = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+
+export interface Warn {
+  (msg: string): void;
+}
+
+/** "/process/user/uid" -> "process.user.uid"; array indexes as [N]. */
+export function jsonPath(instancePath: string): string {
+  if (!instancePath) return '(root)';
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+}
+
+export function describeAjvError(e: AjvError): string {
+  const path = jsonPath(e.instancePath);
+  let msg = e.message ?? e.keyword;
+  if (e.keyword === 'enum' && e.params?.allowedValues) {
+    msg = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  if (e.keyword === 'required') return `${path}: ${msg} (required)`;
+  return `${path}: ${msg} (${e.keyword})`;
+}
+
+function positionOf(text: string, msg: string): string {
+  const m = /position (\d+)/.exec(msg);
+  if (!m) return '';
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const col = pos - before.lastIndexOf('\n');
+  return ` at line ${line} column ${col}`;
+}
+
+export function parseSpec(text: string, file: string, validate: Validator): Spec {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    const m = (e as Error).message;
+    throw new TsrunError(`${file}: invalid JSON${positionOf(text, m)}: ${m.replace(/ in JSON at position \d+.*$/, '')}`);
+  }
+  if (!validate(data)) {
+    const err = validate.errors?.[0];
+    throw new TsrunError(`${file}: ${err ? describeAjvError(err) : 'does not match the schema'}`);
+  }
+  return data as Spec;
+}
+
+export function loadSpec(bundle: string, validate: Validator): Spec {
+  const file = join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new TsrunError(`JSON specification file ${file} not found`);
+    }
+    throw sysError(`read ${file}`, e);
+  }
+  return parseSpec(text, 'config.json', validate);
+}
+
+/** Semantic checks: each throws a TsrunError naming the JSON path. */
+export function checkSpec(spec: Spec, warn: Warn): void {
+  const p = spec.process;
+  if (!p) throw new TsrunError('config.json: process: required to create a container');
+  if (!p.args || p.args.length === 0) throw new TsrunError('config.json: process.args: must not be empty');
+  if (!p.cwd.startsWith('/')) {
+    throw new TsrunError(`config.json: process.cwd: must be an absolute path, got ${JSON.stringify(p.cwd)}`);
+  }
+  const linux = spec.linux ?? {};
+  const seen = new Set<string>();
+  for (const [i, ns] of (linux.namespaces ?? []).entries()) {
+    if (seen.has(ns.type)) throw new TsrunError(`config.json: linux.namespaces[${i}]: duplicate namespace type ${ns.type}`);
+    seen.add(ns.type);
+    if (ns.path !== undefined && !ns.path.startsWith('/')) {
+      throw new TsrunError(`config.json: linux.namespaces[${i}].path: must be absolute, got ${JSON.stringify(ns.path)}`);
+    }
+  }
+  const newUser = (linux.namespaces ?? []).some((n) => n.type === 'user' && !n.path);
+  if (newUser && !(linux.uidMappings?.length && linux.gidMappings?.length)) {
+    throw new TsrunError('config.json: linux.uidMappings/gidMappings: a new user namespace needs both uid and gid mappings');
+  }
+  if (!seen.has('user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
+    throw new TsrunError('config.json: linux.uidMappings: mappings given without a user namespace');
+  }
+  const newOrJoined = (t: string) => seen.has(t);
+  if (spec.hostname && !newOrJoined('uts')) {
+    throw new TsrunError('config.json: hostname: unable to set hostname without a private UTS namespace');
+  }
+  if (spec.domainname && !newOrJoined('uts')) {
+    throw new TsrunError('config.json: domainname: unable to set domainname without a private UTS namespace');
+  }
+  if (linux.timeOffsets && !newOrJoined('time')) {
+    throw new TsrunError('config.json: linux.timeOffsets: time offsets given without a time namespace');
+  }
+  if (!seen.has('mount')) {
+    throw new TsrunError('config.json: linux.namespaces: a mount namespace is required');
+  }
+  if ((linux.namespaces ?? []).some((n) => n.type === 'mount' && n.path)) {
+    throw new TsrunError('config.json: linux.namespaces: joining an existing mount namespace is not supported');
+  }
+  const rl = new Set<string>();
+  for (const [i, r] of (p.rlimits ?? []).entries()) {
+    if (!(r.type in RLIMITS)) throw new TsrunError(`config.json: process.rlimits[${i}].type: unknown rlimit type ${r.type}`);
+    if (rl.has(r.type)) throw new TsrunError(`config.json: process.rlimits[${i}]: duplicate rlimit type ${r.type}`);
+    rl.add(r.type);
+    if (r.soft > r.hard) throw new TsrunError(`config.json: process.rlimits[${i}]: soft limit ${r.soft} exceeds hard limit ${r.hard}`);
+  }
+  for (const [set, names] of Object.entries(p.capabilities ?? {})) {
+    for (const n of names ?? []) {
+      if (!CAPS.includes(n)) warn(`config.json: process.capabilities.${set}: unknown capability ${JSON.stringify(n)} ignored`);
+    }
+  }
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (!m.destination.startsWith('/')) {
+      throw new TsrunError(`config.json: mounts[${i}].destination: must be an absolute path, got ${JSON.stringify(m.destination)}`);
+    }
+  }
+  for (const [i, d] of (linux.devices ?? []).entries()) {
+    if (!d.path.startsWith('/dev/')) {
+      throw new TsrunError(`config.json: linux.devices[${i}].path: must be under /dev, got ${JSON.stringify(d.path)}`);
+    }
+    if (d.type !== 'p' && (d.major === undefined || d.minor === undefined)) {
+      throw new TsrunError(`config.json: linux.devices[${i}]: major and minor are required for type ${d.type}`);
+    }
+  }
+  for (const [k, hooks] of Object.entries(spec.hooks ?? {})) {
+    for (const [i, h] of (hooks ?? []).entries()) {
+      if (!h.path.startsWith('/')) throw new TsrunError(`config.json: hooks.${k}[${i}].path: must be absolute, got ${JSON.stringify(h.path)}`);
+    }
+  }
+  if (p.terminal) {
+    throw new TsrunError('config.json: process.terminal: terminals are not supported yet (set "terminal": false)');
+  }
+  if (linux.seccomp) {
+    throw new TsrunError('config.json: linux.seccomp: seccomp profiles are not supported yet');
+  }
+  for (const k of Object.keys(linux.sysctl ?? {})) {
+    if (k.includes('/') || k.includes('..')) throw new TsrunError(`config.json: linux.sysctl: invalid key ${JSON.stringify(k)}`);
+  }
+}

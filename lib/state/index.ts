@@ -1,0 +1,274 @@
+// State directory layout, atomic writes, the per-container lock and status
+// derivation. The state on disk is never trusted for status: the pid must be
+// alive with the recorded start time (pid reuse), the exec fifo present means
+// created, a frozen cgroup means paused.
+import {
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync,
+  statSync, unlinkSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { TsrunError, sysError } from '../errors';
+
+export const OCI_VERSION = '1.3.0';
+
+export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** What tsrun keeps in <root>/<id>/state.json. */
+export interface StoredState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  /** start time of pid, field 22 of /proc/<pid>/stat: detects pid reuse */
+  pidStart: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** cgroup directories this container created or joined, absolute host paths */
+  cgroupPaths: string[];
+  /** the subset of cgroupPaths tsrun created (and so removes) */
+  cgroupCreated: string[];
+  /** the freezer file that says "paused" (v1 freezer.state or v2 cgroup.freeze) */
+  freezer?: string;
+  hooks?: { poststart?: Hook[]; poststop?: Hook[] };
+  /** namespace paths of the container, for exec */
+  namespaces?: Record<string, string>;
+  config?: { terminal?: boolean };
+}
+
+/** The OCI state JSON (runtime.md) plus runc's extras. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: Status;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+const ID_RE = /^[\w+\-.]+$/;
+
+export function validateId(id: string): void {
+  if (!ID_RE.test(id) || id === '.' || id === '..' || id.length > 1024) {
+    throw new TsrunError(`invalid container id format: ${JSON.stringify(id)}`);
+  }
+}
+
+export class StateStore {
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+  file(id: string): string {
+    return join(this.root, id, 'state.json');
+  }
+  fifo(id: string): string {
+    return join(this.root, id, 'exec.fifo');
+  }
+
+  ensureRoot(): void {
+    try {
+      mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw sysError(`create state root ${this.root}`, e);
+    }
+  }
+
+  /** Reserve the container's directory; fails if the id exists. */
+  reserve(id: string): void {
+    this.ensureRoot();
+    try {
+      mkdirSync(this.dir(id), { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new TsrunError(`container with id exists: ${id}`);
+      }
+      throw sysError(`create state dir ${this.dir(id)}`, e);
+    }
+  }
+
+  exists(id: string): boolean {
+    return existsSync(this.file(id));
+  }
+
+  load(id: string): StoredState {
+    validateId(id);
+    let text: string;
+    try {
+      text = readFileSync(this.file(id), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new TsrunError(`container does not exist`);
+      }
+      throw sysError(`read state of ${id}`, e);
+    }
+    try {
+      return JSON.parse(text) as StoredState;
+    } catch (e) {
+      throw new TsrunError(`state of ${id} is corrupt (${this.file(id)}): ${(e as Error).message}`);
+    }
+  }
+
+  save(st: StoredState): void {
+    writeAtomic(this.file(st.id), JSON.stringify(st));
+  }
+
+  remove(id: string): void {
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  list(): string[] {
+    try {
+      return readdirSync(this.root).filter((n) => ID_RE.test(n) && existsSync(this.file(n))).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw sysError(`list ${this.root}`, e);
+    }
+  }
+
+  /**
+   * Per-container lock: an O_EXCL file holding "pid starttime" of the
+   * holder. A lock whose holder is gone is taken over (renamed away first so
+   * two takers cannot both win). Waits up to timeoutMs.
+   */
+  lock(id: string, timeoutMs = 10_000): () => void {
+    const path = join(this.dir(id), 'lock');
+    const me = `${process.pid} ${procStartTime(process.pid) ?? 0}`;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const fd = openSync(path, 'wx', 0o600);
+        writeSync(fd, me);
+        closeSync(fd);
+        return () => {
+          try {
+            unlinkSync(path);
+          } catch {
+            /* the dir may be gone with the container */
+          }
+        };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new TsrunError('container does not exist');
+        if (code !== 'EEXIST') throw sysError(`lock ${id}`, e);
+      }
+      let holder = '';
+      try {
+        holder = readFileSync(path, 'utf8');
+      } catch {
+        continue;
+      }
+      const [pid, start] = holder.split(' ').map(Number);
+      if (pid && procStartTime(pid) !== start) {
+        // stale: its holder died (kill -9). Move it aside atomically.
+        try {
+          renameSync(path, `${path}.stale.${process.pid}`);
+          rmSync(`${path}.stale.${process.pid}`, { force: true });
+        } catch {
+          /* someone else took it over first */
+        }
+        continue;
+      }
+      if (Date.now() > deadline) throw new TsrunError(`container ${id} is locked by pid ${pid}`);
+      sleep(2);
+    }
+  }
+}
+
+export function writeAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.tmp.${process.pid}`;
+  try {
+    writeFileSync(tmp, data, { mode });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw sysError(`write ${path}`, e);
+  }
+}
+
+const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
+export function sleep(ms: number): void {
+  Atomics.wait(sleepBuf, 0, 0, ms);
+}
+
+export interface ProcStat {
+  state: string;
+  ppid: number;
+  startTime: number;
+}
+
+/** Fields of /proc/<pid>/stat that matter here, or null if there is no such process. */
+export function procStat(pid: number): ProcStat | null {
+  let s: string;
+  try {
+    s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // comm may contain spaces and parens: split after the last ')'
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0]!, ppid: Number(rest[1]), startTime: Number(rest[19]) };
+}
+
+export function procStartTime(pid: number): number | undefined {
+  return procStat(pid)?.startTime;
+}
+
+/** Is the recorded init still the same live (non-zombie) process? */
+export function initAlive(st: StoredState): boolean {
+  if (!st.pid) return false;
+  const ps = procStat(st.pid);
+  if (!ps || ps.startTime !== st.pidStart) return false;
+  return ps.state !== 'Z' && ps.state !== 'X' && ps.state !== 'x';
+}
+
+export function deriveStatus(store: StateStore, st: StoredState): Status {
+  if (!initAlive(st)) return 'stopped';
+  if (existsSync(store.fifo(st.id))) return 'created';
+  if (st.freezer && isFrozen(st.freezer)) return 'paused';
+  return 'running';
+}
+
+function isFrozen(file: string): boolean {
+  try {
+    const v = readFileSync(file, 'utf8').trim();
+    return v === 'FROZEN' || v === 'FREEZING' || v === '1';
+  } catch {
+    return false;
+  }
+}
+
+export function ociState(store: StateStore, st: StoredState, status = deriveStatus(store, st)): OciState {
+  const o: OciState = {
+    ociVersion: st.ociVersion,
+    id: st.id,
+    pid: status === 'stopped' ? 0 : st.pid,
+    status,
+    bundle: st.bundle,
+    rootfs: st.rootfs,
+    created: st.created,
+    owner: st.owner,
+  };
+  if (st.annotations && Object.keys(st.annotations).length) o.annotations = st.annotations;
+  return o;
+}
+
+export function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

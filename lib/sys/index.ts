@@ -1,0 +1,106 @@
+// The ONLY module that loads koffi: the ABI check and thin wrappers over
+// native/build/libtsrun.so. No policy. Loaded lazily by the verbs that spawn.
+import { join } from 'node:path';
+import { TsrunError, errnoName } from '../errors';
+
+export interface Sys {
+  stagePath: string;
+  spawn(plan: Buffer, preserveFds: number): { sock: number; pidfd: number; pid: number };
+  recv(sock: number, pidfd: number, buf: Buffer, timeoutMs: number): number;
+  send(sock: number, buf: Buffer): void;
+  waitpid(pid: number): number;
+  waitpidAsync(pid: number): Promise<number>;
+  pidfdOpen(pid: number): number;
+  pidfdSignal(pidfd: number, sig: number): number;
+  pidfdWait(pidfd: number, timeoutMs: number): boolean;
+  setSubreaper(): void;
+  close(fd: number): void;
+  mkfifo(path: string, mode: number): void;
+}
+
+export const ABI_VERSION = 1;
+
+/** Where the native build lives (next to lib/ in the package). */
+export function nativeDir(): string {
+  // bundled: lib/_build/tsrun.cjs; from source: lib/sys/index.ts
+  return join(__dirname, '..', '..', 'native', 'build');
+}
+
+let cached: Sys | undefined;
+
+export function loadSys(): Sys {
+  if (cached) return cached;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const koffi = require('koffi');
+  const dir = nativeDir();
+  let lib;
+  try {
+    lib = koffi.load(join(dir, 'libtsrun.so'));
+  } catch (e) {
+    throw new TsrunError(`load ${join(dir, 'libtsrun.so')} (run "npm run build"): ${(e as Error).message}`);
+  }
+  const abi = lib.func('int tsrun_abi_version(void)')();
+  if (abi !== ABI_VERSION) throw new TsrunError(`native ABI ${abi} does not match ${ABI_VERSION}: rebuild with "npm run build"`);
+  const spawn = lib.func('int tsrun_spawn(const char *stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)');
+  const recv = lib.func('int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout)');
+  const send = lib.func('int tsrun_send(int sock, const uint8_t *buf, int len)');
+  const waitpid = lib.func('int tsrun_waitpid(int pid)');
+  const pidfdOpen = lib.func('int tsrun_pidfd_open(int pid)');
+  const pidfdSignal = lib.func('int tsrun_pidfd_signal(int pidfd, int sig)');
+  const pidfdWait = lib.func('int tsrun_pidfd_wait(int pidfd, int timeout)');
+  const subreaper = lib.func('int tsrun_set_subreaper(void)');
+  const close = lib.func('int tsrun_close(int fd)');
+  const libc = koffi.load('libc.so.6');
+  const mkfifo = libc.func('int mkfifo(const char *path, uint32_t mode)');
+  const stagePath = join(dir, 'tsrun-stage');
+  const fail = (what: string, r: number): never => {
+    throw new TsrunError(what, { errno: errnoName(r) });
+  };
+  cached = {
+    stagePath,
+    spawn(plan, preserveFds) {
+      const out = new Int32Array(3);
+      const err = Buffer.alloc(128);
+      const r = spawn(stagePath, plan, plan.length, preserveFds, out, err, err.length);
+      if (r < 0) fail(`spawn container init: ${err.toString('utf8', 0, err.indexOf(0))}`, r);
+      return { sock: out[0]!, pidfd: out[1]!, pid: out[2]! };
+    },
+    recv(sock, pidfd, buf, timeoutMs) {
+      return recv(sock, pidfd, buf, buf.length, timeoutMs);
+    },
+    send(sock, buf) {
+      const r = send(sock, buf, buf.length);
+      if (r < 0) fail('send to container init', r);
+    },
+    waitpid(pid) {
+      return waitpid(pid);
+    },
+    waitpidAsync(pid) {
+      return new Promise((resolve, reject) => {
+        waitpid.async(pid, (e: Error | null, r: number) => (e ? reject(e) : resolve(r)));
+      });
+    },
+    pidfdOpen(pid) {
+      const r = pidfdOpen(pid);
+      if (r < 0) fail(`pidfd_open ${pid}`, r);
+      return r;
+    },
+    pidfdSignal(pidfd, sig) {
+      return pidfdSignal(pidfd, sig);
+    },
+    pidfdWait(pidfd, timeoutMs) {
+      return pidfdWait(pidfd, timeoutMs) > 0;
+    },
+    setSubreaper() {
+      const r = subreaper();
+      if (r < 0) fail('set child subreaper', r);
+    },
+    close(fd) {
+      close(fd);
+    },
+    mkfifo(path, mode) {
+      if (mkfifo(path, mode) < 0) fail(`mkfifo ${path}`, koffi.errno());
+    },
+  };
+  return cached;
+}
