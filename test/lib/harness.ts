@@ -3,7 +3,7 @@
 // --root, and check that nothing was left behind.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
-  closeSync, openSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync, closeSync, openSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -125,6 +125,8 @@ export class Sandbox {
 
   constructor(name = 'test') {
     this.dir = mkdtempSync(join(tmpdir(), `tsrun-${name}-`));
+    // a container root in a user namespace must be able to reach the rootfs
+    chmodSync(this.dir, 0o755);
     this.root = join(this.dir, 'state');
     this.rootfs = join(this.dir, 'rootfs');
     makeRootfs(this.rootfs);

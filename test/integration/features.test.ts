@@ -1,0 +1,256 @@
+// Each named feature of the core observed from inside a real container:
+// namespaces, hostname, ids, capabilities, rlimits, env, cwd, mounts, /dev,
+// masked/readonly paths, sysctl, oom_score_adj, hooks and their order.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { chmodSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, type Config } from '../lib/harness';
+
+const sb = new Sandbox('feat');
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+function sh(script: string, mod?: (c: Config) => void) {
+  const c = defaultConfig(['sh', '-c', script]);
+  mod?.(c);
+  const r = sb.run(c);
+  return r;
+}
+
+t.test('pid 1 in a new pid namespace; namespaces differ from the host', async (t) => {
+  const r = sh('echo $$; for n in pid net ipc uts mnt user cgroup; do echo $n $(readlink /proc/self/ns/$n); done');
+  t.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.equal(lines[0], '1');
+  const ns = Object.fromEntries(lines.slice(1).map((l) => l.split(' ') as [string, string]));
+  for (const n of ['pid', 'net', 'ipc', 'uts', 'mnt']) {
+    t.not(ns[n], readlinkSync(`/proc/self/ns/${n}`), `${n} namespace is new`);
+  }
+  t.equal(ns.user, readlinkSync('/proc/self/ns/user'), 'user namespace inherited when not asked for');
+});
+
+t.test('joining a namespace by path', async (t) => {
+  // a process of our own holds a fresh network and uts namespace
+  const holder = spawn('unshare', ['--net', '--uts', 'sleep', '60'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 200));
+  const want = readlinkSync(`/proc/${holder.pid}/ns/net`);
+  t.not(want, readlinkSync('/proc/self/ns/net'));
+  const r = sh('readlink /proc/self/ns/net', (c) => {
+    c.linux.namespaces = c.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: `/proc/${holder.pid}/ns/net` } : n));
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), want);
+});
+
+t.test('user namespace with uid/gid mappings', async (t) => {
+  const r = sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; stat -c %u:%g /dev/null', (c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  });
+  t.equal(r.status, 0, r.stderr);
+  const l = r.stdout.trim().split('\n').map((s) => s.trim().replace(/\s+/g, ' '));
+  t.equal(l[0], '0 100000 65536');
+  t.equal(l[1], '0 100000 65536');
+  t.equal(l[2], '0');
+  t.equal(l[3], '0');
+});
+
+t.test('hostname and domainname', async (t) => {
+  const r = sh('hostname; cat /proc/sys/kernel/domainname', (c) => {
+    c.hostname = 'box-a';
+    c.domainname = 'example.org';
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'box-a\nexample.org\n');
+});
+
+t.test('user, groups, umask', async (t) => {
+  const r = sh('id -u; id -g; id -G; umask', (c) => {
+    c.process.user = { uid: 1000, gid: 1000, additionalGids: [5, 65534], umask: 0o077 };
+  });
+  t.equal(r.status, 0, r.stderr);
+  const l = r.stdout.trim().split('\n');
+  t.equal(l[0], '1000');
+  t.equal(l[1], '1000');
+  t.same(l[2]!.split(' ').sort(), ['1000', '5', '65534'].sort());
+  t.equal(l[3], '0077');
+});
+
+t.test('capabilities: all five sets from /proc/self/status', async (t) => {
+  const r = sh('grep ^Cap /proc/self/status', (c) => {
+    c.process.capabilities = {
+      bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_RAW'],
+      effective: ['CAP_CHOWN', 'CAP_KILL'],
+      permitted: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_RAW'],
+      inheritable: ['CAP_KILL'],
+      ambient: ['CAP_KILL'],
+    };
+  });
+  t.equal(r.status, 0, r.stderr);
+  const caps = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/) as [string, string]));
+  // CAP_CHOWN=0, CAP_KILL=5, CAP_NET_RAW=13; with an ambient cap the exec keeps it effective
+  t.equal(caps.CapBnd, (1 + (1 << 5) + (1 << 13)).toString(16).padStart(16, '0'));
+  // uid 0 exec: the new permitted set is the bounding set (file caps count as full)
+  t.equal(caps.CapPrm, (1 + (1 << 5) + (1 << 13)).toString(16).padStart(16, '0'));
+  t.equal(caps.CapInh, (1 << 5).toString(16).padStart(16, '0'));
+  t.equal(caps.CapAmb, (1 << 5).toString(16).padStart(16, '0'));
+});
+
+t.test('no capabilities and no_new_privs by default config', async (t) => {
+  const r = sh('grep -E "^(CapInh|CapAmb|NoNewPrivs)" /proc/self/status');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /CapInh:\s+0000000000000000/);
+  t.match(r.stdout, /CapAmb:\s+0000000000000000/);
+  t.match(r.stdout, /NoNewPrivs:\s+1/);
+});
+
+t.test('rlimits', async (t) => {
+  const r = sh('ulimit -n; ulimit -Hn; ulimit -c', (c) => {
+    c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 768 }, { type: 'RLIMIT_CORE', soft: 0, hard: 0 }];
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '512\n768\n0\n');
+});
+
+t.test('env, cwd, args with PATH lookup', async (t) => {
+  const r = sh('echo "$FOO|$BAR"; pwd', (c) => {
+    c.process.env.push('FOO=one two', 'BAR=');
+    c.process.cwd = '/etc';
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'one two|\n/etc\n');
+  const r2 = sb.run(defaultConfig(['/bin/echo', 'abs']));
+  t.equal(r2.stdout, 'abs\n');
+});
+
+t.test('read-only root, mounts, /dev devices and links', async (t) => {
+  const r = sh([
+    'touch /x 2>/dev/null && echo rootfs-writable || echo rootfs-ro',
+    'touch /dev/shm/x && echo shm-writable',
+    'stat -c "%n %F %t:%T %a" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty',
+    'for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done',
+    'grep -E " /(proc|sys|dev|dev/pts|dev/shm|dev/mqueue) " /proc/self/mountinfo | awk \'{for(i=1;i<=NF;i++) if($i=="-") print $5, $(i+1)}\'',
+  ].join('; '));
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /rootfs-ro/);
+  t.match(r.stdout, /shm-writable/);
+  for (const [n, mm] of [['null', '1:3'], ['zero', '1:5'], ['full', '1:7'], ['random', '1:8'], ['urandom', '1:9'], ['tty', '5:0']]) {
+    t.match(r.stdout, new RegExp(`/dev/${n} character special file ${mm} 666`), `/dev/${n}`);
+  }
+  t.match(r.stdout, /\/proc\/self\/fd\n\/proc\/self\/fd\/0\n\/proc\/self\/fd\/1\n\/proc\/self\/fd\/2\npts\/ptmx/);
+  for (const [m, ty] of [['/proc', 'proc'], ['/sys', 'sysfs'], ['/dev', 'tmpfs'], ['/dev/pts', 'devpts'], ['/dev/shm', 'tmpfs'], ['/dev/mqueue', 'mqueue']]) {
+    t.match(r.stdout, new RegExp(`^${m} ${ty}$`, 'm'), `${m} is ${ty}`);
+  }
+});
+
+t.test('bind mounts of a directory and a file, read-only', async (t) => {
+  const data = join(sb.dir, 'data');
+  require('node:fs').mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, 'f'), 'from-host\n');
+  const r = sh('cat /mnt/d/f; cat /etc/hostfile; touch /mnt/d/g 2>&1 | grep -o "Read-only"', (c) => {
+    c.mounts.push({ destination: '/mnt/d', type: 'bind', source: data, options: ['rbind', 'ro'] });
+    c.mounts.push({ destination: '/etc/hostfile', type: 'bind', source: join(data, 'f'), options: ['bind'] });
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'from-host\nfrom-host\nRead-only\n');
+  t.notOk(existsSync(join(data, 'g')));
+});
+
+t.test('masked and read-only paths; missing ones skipped', async (t) => {
+  const r = sh('cat /proc/timer_list | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>&1 | grep -o Read-only', (c) => {
+    c.linux.maskedPaths!.push('/does/not/exist');
+    c.linux.readonlyPaths!.push('/nor/this');
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '0\n0\nRead-only\n');
+});
+
+t.test('sysctl and oomScoreAdj', async (t) => {
+  const r = sh('cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/oom_score_adj', (c) => {
+    c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+    c.linux.readonlyPaths = [];
+    c.process.oomScoreAdj = 123;
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '1\n123\n');
+});
+
+t.test('cgroup: the container runs in its cgroupsPath in every hierarchy', async (t) => {
+  const r = sh('cat /proc/self/cgroup', (c) => {
+    c.linux.cgroupsPath = `${sb.cgroupParent}/cg1`;
+  });
+  t.equal(r.status, 0, r.stderr);
+  for (const line of r.stdout.trim().split('\n')) {
+    t.ok(line.endsWith(`${sb.cgroupParent}/cg1`), line);
+  }
+});
+
+t.test('hooks: order, namespaces, state on stdin, env', async (t) => {
+  const log = join(sb.dir, 'hooks.log');
+  const hook = join(sb.dir, 'hook.sh');
+  writeFileSync(hook, `#!/bin/sh\nstate=$(cat)\necho "$1 $(readlink /proc/self/ns/mnt) $HOOKVAR $state" >> ${log}\n`);
+  chmodSync(hook, 0o755);
+  const h = (name: string) => [{ path: hook, args: ['hook.sh', name], env: [`HOOKVAR=v-${name}`] }];
+  const id = sb.id();
+  const c = defaultConfig(['sh', '-c', 'echo ran']);
+  c.hooks = {
+    prestart: h('prestart'), createRuntime: h('createRuntime'), createContainer: h('createContainer'),
+    poststart: h('poststart'), poststop: h('poststop'),
+  };
+  c.annotations = { 'org.example.key': 'value' };
+  const b = sb.bundle(c);
+  t.equal(sb.rt(['create', '--bundle', b, id]).status, 0);
+  const lines1 = readFileSync(log, 'utf8').trim().split('\n');
+  t.same(lines1.map((l) => l.split(' ')[0]), ['prestart', 'createRuntime', 'createContainer']);
+  const hostMnt = readlinkSync('/proc/self/ns/mnt');
+  t.equal(lines1[0]!.split(' ')[1], hostMnt, 'prestart runs in the runtime namespace');
+  t.equal(lines1[1]!.split(' ')[1], hostMnt, 'createRuntime runs in the runtime namespace');
+  t.not(lines1[2]!.split(' ')[1], hostMnt, 'createContainer runs in the container namespace');
+  t.equal(lines1[1]!.split(' ')[2], 'v-createRuntime', 'hook env');
+  const st = JSON.parse(lines1[1]!.split(' ').slice(3).join(' '));
+  t.equal(st.id, id);
+  t.equal(st.status, 'creating');
+  t.ok(st.pid > 0);
+  t.equal(st.bundle, b);
+  t.same(st.annotations, { 'org.example.key': 'value' });
+  t.equal(sb.rt(['start', id]).status, 0);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  const lines = readFileSync(log, 'utf8').trim().split('\n');
+  t.same(lines.map((l) => l.split(' ')[0]), ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']);
+  t.equal(JSON.parse(lines[4]!.split(' ').slice(3).join(' ')).status, 'stopped');
+});
+
+t.test('startContainer hook runs in the container before the process', async (t) => {
+  const c = defaultConfig(['cat', '/dev/shm/hook-out']);
+  c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /dev/shm/hook-out'] }] };
+  const r = sb.run(c);
+  t.equal(r.status, 0, r.stderr);
+  const st = JSON.parse(r.stdout);
+  t.equal(st.id, r.id);
+  t.equal(st.status, 'created');
+});
+
+t.test('--preserve-fds passes fds 3.. to the container', async (t) => {
+  const id = sb.id();
+  const b = sb.bundle(defaultConfig(['sh', '-c', 'cat <&3']));
+  const f = join(sb.dir, 'pfd');
+  writeFileSync(f, 'preserved\n');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const fd = require('node:fs').openSync(f, 'r');
+  const r = spawnSync(sb.bin, ['--root', sb.root, 'run', '--preserve-fds', '1', '--bundle', b, id], {
+    stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8',
+  });
+  t.equal(r.stdout, 'preserved\n', r.stderr);
+  t.equal(r.status, 0);
+});
+
+t.test('no host fd leaks into the container', async (t) => {
+  const r = sh('ls /proc/self/fd | sort -n | tr "\\n" " "');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), '0 1 2 3', 'only stdio (3 is ls reading the directory)');
+});
