@@ -50,8 +50,11 @@ await esbuild.build({
   external: ['koffi', './validators.cjs', './yargs-cli.cjs'],
 });
 // the full yargs CLI: help, usage, completion and error messages only
+// (yargs 18 is ESM and reads import.meta.url: give the CJS bundle one)
 await esbuild.build({
   ...common,
   entryPoints: [join(root, 'lib', 'cli', 'yargs.ts')],
   outfile: join(out, 'yargs-cli.cjs'),
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
 });

@@ -103,9 +103,10 @@ export function resolveInner(cgroupsPath: string | undefined, id: string, own: s
   if (p === '') inner = join(own, id);
   else if (p.startsWith('/')) inner = p;
   else inner = join(own, p);
+  // lexically cleaned like runc's CleanPath: ".." never climbs above the root
   inner = join('/', inner);
-  if (inner.split('/').includes('..') || inner === '/') {
-    throw new TsrunError(`config.json: linux.cgroupsPath: invalid path ${JSON.stringify(cgroupsPath)}`);
+  if (inner === '/') {
+    throw new TsrunError(`config.json: linux.cgroupsPath: ${JSON.stringify(cgroupsPath)} is the root cgroup`);
   }
   return inner;
 }

@@ -156,7 +156,15 @@ function defaults(defs: FlagDef[]): Record<string, unknown> {
  * verb or flag, a missing value or positional. The caller then hands the
  * command line to yargs, which prints the usage or the error.
  */
+export let rejectReason = '';
+
+function reject(why: string): null {
+  rejectReason = why;
+  return null;
+}
+
 export function fastParse(argv: string[]): Parsed | null {
+  rejectReason = '';
   const globals = defaults(globalFlags);
   let i = 0;
   // global flags come before the verb
@@ -164,12 +172,12 @@ export function fastParse(argv: string[]): Parsed | null {
     const a = argv[i]!;
     if (!a.startsWith('-')) break;
     const r = takeFlag(argv, i, globalFlags, globals);
-    if (r < 0) return null;
+    if (r < 0) return reject(flagProblem(argv[i]!, globalFlags));
     i = r;
   }
   const verb = argv[i++];
   const cmd = commands.find((c) => c.name === verb);
-  if (!cmd) return null;
+  if (!cmd) return reject(verb === undefined ? 'a command is required' : `unknown command ${JSON.stringify(verb)}`);
   const flags = defaults(cmd.flags);
   const args: string[] = [];
   let onlyPositionals = false;
@@ -189,15 +197,25 @@ export function fastParse(argv: string[]): Parsed | null {
     if (r < 0) {
       // runc accepts global flags after the verb too
       r = takeFlag(argv, i, globalFlags, globals);
-      if (r < 0) return null;
+      if (r < 0) return reject(flagProblem(a, [...cmd.flags, ...globalFlags]));
     }
     i = r;
   }
   const required = cmd.positionals.filter((p) => p.required).length;
   const rest = cmd.positionals.some((p) => p.rest);
-  if (args.length < required) return null;
-  if (!rest && args.length > cmd.positionals.length) return null;
+  if (args.length < required || (!rest && args.length > cmd.positionals.length)) {
+    const want = required === cmd.positionals.length ? `exactly ${required}` : `${required} to ${cmd.positionals.length}`;
+    return reject(`"${cmd.name}" requires ${want} argument(s)`);
+  }
   return { verb: cmd.name, globals, flags, args };
+}
+
+function flagProblem(a: string, defs: FlagDef[]): string {
+  const name = a.replace(/^--?/, '').split('=')[0]!;
+  if (['help', 'h', 'version', 'v'].includes(name)) return '';
+  const def = findFlag(defs, name);
+  if (!def) return `flag provided but not defined: -${name}`;
+  return `invalid value for flag --${def.name}`;
 }
 
 /** Returns the index of the last argv element consumed, or -1. */

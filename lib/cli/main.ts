@@ -1,7 +1,7 @@
 // The entry of every tsrun call. Parses with the fast parser (no yargs on the
 // hot path), runs one use case, prints, sets the exit code. A command line the
 // fast parser refuses goes to the yargs CLI for usage and error text.
-import { fastParse, type Parsed } from './commands';
+import { fastParse, rejectReason, type Parsed } from './commands';
 import { formatError } from '../errors';
 import { Logger, writeStdout, type LogFormat } from '../log';
 import { StateStore } from '../state';
@@ -96,8 +96,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const y = require('./yargs-cli.cjs') as { runYargs(argv: string[], version: string): number };
-    return y.runYargs(argv, versionText());
+    const y = require('./yargs-cli.cjs') as { runYargs(argv: string[], version: string, reason: string): number };
+    return y.runYargs(argv, versionText(), rejectReason);
   }
   const g = p.globals;
   const format = g.logFormat as string;

@@ -21,7 +21,7 @@ export function buildYargs(argv: string[]): Argv {
     )
     .strict()
     .exitProcess(false)
-    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': false, 'halt-at-non-option': false })
+    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': false, 'halt-at-non-option': false, 'boolean-negation': false })
     .wrap(Math.min(110, (yargs as unknown as { terminalWidth?: () => number }).terminalWidth?.() ?? 100))
     .completion('completion', 'generate a bash/zsh completion script')
     .help('help')
@@ -43,32 +43,31 @@ export function buildYargs(argv: string[]): Argv {
   return y;
 }
 
-/** Returns tsrun's exit status. */
-export function runYargs(argv: string[], versionText: string): number {
+/** Returns tsrun's exit status. `reason`: why the fast parser refused argv. */
+export function runYargs(argv: string[], versionText: string, reason = ''): number {
   if (argv.includes('--version') || argv.includes('-v')) {
     process.stdout.write(versionText);
     return 0;
   }
   // "tsrun help VERB" = "tsrun VERB --help"
   if (argv[0] === 'help') argv = argv.length > 1 ? [argv[1]!, '--help'] : ['--help'];
-  let code = 0;
-  let failed = false;
-  const y = buildYargs(argv).fail((msg, err, yy) => {
-    failed = true;
-    yy.showHelp('error');
-    process.stderr.write(`\ntsrun: ${msg ?? err?.message}\n`);
-    code = 1;
-  });
-  const parsed = y.parseSync() as { help?: boolean; _: (string | number)[] };
-  if (!failed && !argv.includes('--help') && !argv.includes('-h') && !argv.includes('completion') &&
-      !argv.includes('--get-yargs-completions')) {
-    // yargs accepted what the fast parser did not (e.g. a flag value the
-    // fast parser found malformed): report it as a usage error
-    y.showHelp('error');
-    process.stderr.write(`\ntsrun: invalid arguments: ${argv.join(' ')}\n`);
-    code = 1;
+  const wantsHelp = argv.includes('--help') || argv.includes('-h');
+  const completion = argv.includes('completion') || argv.includes('--get-yargs-completions');
+  if (reason && !wantsHelp && !completion) {
+    // usage of the verb (or the whole CLI), then the one error line
+    const verb = commands.find((c) => argv.includes(c.name));
+    const y = buildYargs(verb ? [verb.name] : []);
+    y.showHelp((s: string) => process.stderr.write(s + '\n'));
+    process.stderr.write(`\ntsrun: ${reason}\n`);
+    return 1;
   }
-  void parsed;
+  let code = 0;
+  buildYargs(argv)
+    .fail((msg, err, yy) => {
+      yy.showHelp('error');
+      process.stderr.write(`\ntsrun: ${msg ?? err?.message}\n`);
+      code = 1;
+    })
+    .parseSync();
   return code;
 }
-

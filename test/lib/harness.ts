@@ -90,7 +90,7 @@ export function defaultConfig(args: string[] = ['true']): Config {
       args,
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS },
+      capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
@@ -148,7 +148,9 @@ export class Sandbox {
     if (typeof cfg === 'string') {
       writeFileSync(join(b, 'config.json'), cfg);
     } else {
-      const c = { ...cfg, root: { ...cfg.root, path: cfg.root.path === 'rootfs' ? this.rootfs : cfg.root.path } };
+      const c = { ...cfg };
+      if (cfg.root) c.root = { ...cfg.root, path: cfg.root.path === 'rootfs' ? this.rootfs : cfg.root.path };
+      if (!c.linux) c.linux = { namespaces: [] };
       if (!c.linux.cgroupsPath) c.linux = { ...c.linux, cgroupsPath: `${this.cgroupParent}/${name}` };
       writeFileSync(join(b, 'config.json'), JSON.stringify(c, null, 1));
     }

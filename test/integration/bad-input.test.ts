@@ -1,0 +1,173 @@
+// Broken bundles and configs: each gets one clear error line on stderr, a
+// non-zero exit, and afterwards there is no state dir, cgroup, mount or
+// process left of it.
+import t from 'tap';
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, type Config } from '../lib/harness';
+
+const sb = new Sandbox('bad');
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+const failHook = join(sb.dir, 'fail-hook.sh');
+writeFileSync(failHook, '#!/bin/sh\necho "hook says no" >&2\nexit 3\n');
+chmodSync(failHook, 0o755);
+
+type Case = {
+  name: string;
+  /** a config to modify, or raw text for config.json */
+  config?: (c: Config) => void;
+  raw?: string;
+  /** args instead of "create --bundle B ID" */
+  args?: (bundle: string, id: string) => string[];
+  error: RegExp;
+  /** a warning, not an error: the container is created */
+  ok?: boolean;
+};
+
+const cases: Case[] = [
+  { name: 'bad JSON', raw: '{"ociVersion": "1.0.2", ', error: /config\.json: invalid JSON/ },
+  { name: 'empty config.json', raw: '', error: /config\.json: invalid JSON/ },
+  { name: 'JSON that is not an object', raw: '[]', error: /config\.json: \(root\): must be object/ },
+  { name: 'missing config.json', args: (b, id) => ['create', '--bundle', join(b, 'nope'), id], error: /bundle .*nope: not a directory|not found/ },
+  { name: 'bundle is a file', args: (b, id) => ['create', '--bundle', join(b, 'config.json'), id], error: /not a directory/ },
+  { name: 'ociVersion missing', config: (c) => { delete (c as Partial<Config>).ociVersion; }, error: /ociVersion.*required/ },
+  { name: 'root missing', config: (c) => { delete (c as Partial<Config>).root; }, error: /root.*required/ },
+  { name: 'process missing', config: (c) => { delete (c as Partial<Config>).process; }, error: /process: required/ },
+  { name: 'relative cwd', config: (c) => { c.process.cwd = 'tmp'; }, error: /process\.cwd: must be an absolute path/ },
+  { name: 'empty args', config: (c) => { c.process.args = []; }, error: /process\.args: must NOT have fewer than 1 items/ },
+  { name: 'negative uid', config: (c) => { c.process.user.uid = -1; }, error: /process\.user\.uid: must be >= 0/ },
+  { name: 'uid as a string', config: (c) => { (c.process.user as unknown as { uid: string }).uid = '0'; }, error: /process\.user\.uid: must be integer/ },
+  { name: 'unknown namespace type', config: (c) => { c.linux.namespaces.push({ type: 'foo' }); }, error: /linux\.namespaces\[5\]\.type: must be one of/ },
+  { name: 'duplicate namespaces', config: (c) => { c.linux.namespaces.push({ type: 'pid' }); }, error: /linux\.namespaces\[5\]: duplicate namespace type pid/ },
+  { name: 'missing rootfs', config: (c) => { c.root.path = '/nonexistent/rootfs'; }, error: /rootfs \/nonexistent\/rootfs does not exist/ },
+  { name: 'bad container id', args: (b) => ['create', '--bundle', b, 'a/b'], error: /invalid container id format/ },
+  { name: 'empty-ish container id', args: (b) => ['create', '--bundle', b, '..'], error: /invalid container id format/ },
+  {
+    name: 'createRuntime hook fails',
+    config: (c) => { c.hooks = { createRuntime: [{ path: failHook }] }; },
+    error: /createRuntime hook #0 .*exit status 3, stderr: hook says no/,
+  },
+  {
+    name: 'prestart hook times out',
+    config: (c) => { c.hooks = { prestart: [{ path: '/bin/sleep', args: ['sleep', '10'], timeout: 1 }] }; },
+    error: /prestart hook #0 .*timed out after 1s/,
+  },
+  { name: 'hook path missing', config: (c) => { c.hooks = { createRuntime: [{ path: '/no/such/hook' }] }; }, error: /createRuntime hook #0 \(\/no\/such\/hook\): ENOENT/ },
+  {
+    name: 'createContainer hook fails',
+    config: (c) => { c.hooks = { createContainer: [{ path: failHook }] }; },
+    error: /createContainer hook #0 .*exit status 3/,
+  },
+  { name: 'executable missing', config: (c) => { c.process.args = ['no-such-program']; }, error: /exec: "no-such-program": executable file not found in \$PATH/ },
+  { name: 'executable is a directory', config: (c) => { c.process.args = ['/etc']; }, error: /exec: "\/etc": is a directory/ },
+  { name: 'executable not executable', config: (c) => { c.process.args = ['/etc/passwd']; }, error: /exec: "\/etc\/passwd": permission denied/ },
+  { name: 'cwd missing in the rootfs', config: (c) => { c.process.cwd = '/no/such/dir'; }, error: /chdir to cwd \("\/no\/such\/dir"\).*ENOENT/ },
+  { name: 'unknown rlimit', config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_FOO', soft: 1, hard: 1 }]; }, error: /process\.rlimits\[0\]\.type: unknown rlimit type RLIMIT_FOO/ },
+  {
+    name: 'duplicate rlimit',
+    config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', soft: 1, hard: 1 }, { type: 'RLIMIT_CORE', soft: 1, hard: 1 }]; },
+    error: /process\.rlimits\[1\]: duplicate rlimit type RLIMIT_CORE/,
+  },
+  {
+    name: 'unmappable rlimit (above the kernel maximum)',
+    config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 2 ** 40 }]; },
+    error: /setrlimit 7 .*: EPERM/,
+  },
+  { name: 'rlimit soft above hard', config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', soft: 10, hard: 1 }]; }, error: /soft limit 10 exceeds hard limit 1/ },
+  { name: 'relative mount destination', config: (c) => { c.mounts.push({ destination: 'mnt', type: 'tmpfs', source: 'tmpfs' }); }, error: /mounts\[6\]\.destination: must be an absolute path/ },
+  { name: 'missing bind source', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/no/such/source', options: ['bind'] }); }, error: /mounts\[6\]: bind \/no\/such\/source on \/mnt: ENOENT/ },
+  { name: 'mount type the kernel lacks', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'nosuchfs', source: 'x' }); }, error: /mounts\[6\]: mount x \(nosuchfs\) on \/mnt: ENODEV/ },
+  { name: 'unknown mount option', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['bogusopt'] }); }, error: /mounts\[6\]: mount tmpfs \(tmpfs\) on \/mnt: EINVAL/ },
+  { name: 'uid mappings without a user namespace', config: (c) => { c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, error: /mappings given without a user namespace/ },
+  { name: 'user namespace without mappings', config: (c) => { c.linux.namespaces.push({ type: 'user' }); }, error: /needs both uid and gid mappings/ },
+  { name: 'hostname without a uts namespace', config: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'uts'); }, error: /unable to set hostname without a private UTS namespace/ },
+  { name: 'namespace path missing', config: (c) => { c.linux.namespaces[1] = { type: 'network', path: '/no/such/ns' }; }, error: /open net namespace \/no\/such\/ns: ENOENT/ },
+  { name: 'namespace path of the wrong type', config: (c) => { c.linux.namespaces[1] = { type: 'network', path: '/proc/self/ns/uts' }; }, error: /join net namespace \/proc\/self\/ns\/uts: EINVAL/ },
+  { name: 'terminal without a console socket', config: (c) => { c.process.terminal = true; }, error: /process\.terminal: terminals are not supported yet/ },
+  { name: 'rootfsPropagation not in the enum', config: (c) => { c.linux.rootfsPropagation = 'sideways'; }, error: /linux\.rootfsPropagation: must be one of/ },
+  { name: 'unknown sysctl', config: (c) => { c.linux.sysctl = { 'kernel.no_such_knob': '1' }; c.linux.readonlyPaths = []; }, error: /sysctl kernel\/no_such_knob: ENOENT/ },
+  { name: 'systemd cgroup manager without systemd', args: (b, id) => ['--systemd-cgroup', 'create', '--bundle', b, id], error: /systemd/ },
+  { name: 'oomScoreAdj out of range', config: (c) => { c.process.oomScoreAdj = 5000; }, error: /process\.oomScoreAdj: must be <= 1000/ },
+  { name: 'device outside /dev', config: (c) => { c.linux.devices = [{ type: 'c', path: '/etc/evil', major: 1, minor: 3 }]; }, error: /linux\.devices\[0\]\.path: must be under \/dev/ },
+  { name: 'idmapped mount', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['bind', 'idmap'] }); }, error: /idmap/ },
+  { name: 'bad --log-format', args: (b, id) => ['--log-format', 'xml', 'create', '--bundle', b, id], error: /invalid log-format: xml/ },
+  { name: 'negative --preserve-fds', args: (b, id) => ['create', '--preserve-fds', '-1', '--bundle', b, id], error: /preserve-fds/ },
+  { name: 'unknown capability is a warning', config: (c) => { c.process.capabilities!.bounding!.push('CAP_NOPE'); }, error: /warning: .*unknown capability "CAP_NOPE" ignored/, ok: true },
+];
+
+for (const c of cases) {
+  t.test(c.name, async (t) => {
+    const id = sb.id('bad');
+    let b: string;
+    if (c.raw !== undefined) {
+      b = sb.bundle(c.raw);
+    } else {
+      const cfg = defaultConfig(['true']);
+      c.config?.(cfg);
+      b = sb.bundle(cfg);
+    }
+    const args = c.args ? c.args(b, id) : ['create', '--bundle', b, id];
+    const r = sb.rt(args);
+    if (c.ok) {
+      t.equal(r.status, 0, r.stderr);
+      t.match(r.stderr, c.error);
+      t.equal(sb.rt(['delete', '--force', id]).status, 0);
+    } else {
+      t.not(r.status, 0, 'non-zero exit');
+      const lines = r.stderr.split('\n').filter(Boolean);
+      t.equal(lines.length, 1, `one line: ${JSON.stringify(r.stderr)}`);
+      t.match(lines[0] ?? '', /^tsrun: /);
+      t.match(lines[0] ?? '', c.error);
+    }
+    t.same(sb.leaks(), [], 'nothing left behind');
+  });
+}
+
+t.test('existing id', async (t) => {
+  const id = sb.id('dup');
+  const b = sb.bundle(defaultConfig(['true']));
+  t.equal(sb.rt(['create', '--bundle', b, id]).status, 0);
+  const r = sb.rt(['create', '--bundle', b, id]);
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: container with id exists: /);
+  t.equal(sb.state(id)?.status, 'created', 'the first container is untouched');
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+t.test('unknown verb and unknown flag: usage and non-zero exit', async (t) => {
+  const r = sb.rt(['frobnicate']);
+  t.not(r.status, 0);
+  t.match(r.stderr, /Usage|Commands/);
+  const r2 = sb.rt(['create', '--no-such-flag', 'x']);
+  t.not(r2.status, 0);
+  t.match(r2.stderr, /flag provided but not defined: -no-such-flag/);
+  const r3 = sb.rt(['state']);
+  t.not(r3.status, 0, 'missing id');
+});
+
+t.test('--log with json: one error object, the same message', async (t) => {
+  const log = join(sb.dir, 'log.json');
+  const id = sb.id('log');
+  const b = sb.bundle('{');
+  const r = sb.rt(['--log', log, '--log-format', 'json', 'create', '--bundle', b, id]);
+  t.not(r.status, 0);
+  const text = require('node:fs').readFileSync(log, 'utf8');
+  const lines = text.trim().split('\n');
+  t.equal(lines.length, 1, 'exactly one JSON object for podman');
+  const o = JSON.parse(lines[0]);
+  t.equal(o.level, 'error');
+  t.match(o.msg, /config\.json: invalid JSON/);
+  t.ok(!Number.isNaN(Date.parse(o.time)));
+});
+
+t.test('a bundle directory that is unreadable for the config', async (t) => {
+  const b = join(sb.dir, 'noconf');
+  mkdirSync(b);
+  const r = sb.rt(['create', '--bundle', b, sb.id('nc')]);
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: JSON specification file .*config\.json not found\n$/);
+});
