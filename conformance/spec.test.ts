@@ -1,0 +1,318 @@
+// Runtime-agnostic conformance checks, each tagged with the runtime-spec
+// clause it proves. Run against any runtime:
+//   npx tap conformance/                 (tsrun)
+//   RUNTIME=runc npx tap conformance/    (runc: must pass too, proving the checks honest)
+// Prints a pass/fail table per spec section at the end.
+import t, { type Test } from 'tap';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, runtimeName, sleepMs, type Config } from '../test/lib/harness';
+
+const sb = new Sandbox('conf');
+const results: { clause: string; name: string; ok: boolean }[] = [];
+
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  const bySection = new Map<string, { pass: number; fail: number }>();
+  for (const r of results) {
+    const sec = r.clause.split('#')[0]!;
+    const e = bySection.get(sec) ?? { pass: 0, fail: 0 };
+    if (r.ok) e.pass++;
+    else e.fail++;
+    bySection.set(sec, e);
+  }
+  const lines = [`conformance of ${runtimeName()}:`, 'section'.padEnd(22) + 'pass  fail'];
+  for (const [s, e] of bySection) lines.push(s.padEnd(22) + String(e.pass).padStart(4) + String(e.fail).padStart(6));
+  for (const r of results) lines.push(`${r.ok ? 'PASS' : 'FAIL'}  ${r.clause.padEnd(40)} ${r.name}`);
+  process.stdout.write(lines.map((l) => `# ${l}`).join('\n') + '\n');
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+/** A check: its spec clause, and a body whose assertions all pass. */
+function check(clause: string, name: string, body: (t: Test) => void | Promise<void>) {
+  t.test(`[${clause}] ${name}`, async (tt) => {
+    await body(tt);
+    results.push({ clause, name, ok: tt.passing() });
+  });
+}
+
+function inside(script: string, mod?: (c: Config) => void) {
+  const c = defaultConfig(['sh', '-c', script]);
+  mod?.(c);
+  return sb.run(c);
+}
+
+function waitFor(fn: () => boolean, ms = 5000): boolean {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    sleepMs(10);
+  }
+  return fn();
+}
+
+check('runtime.md#state', 'state has the REQUIRED properties and status values through the lifecycle', (t) => {
+  const id = sb.id();
+  const b = sb.bundle(defaultConfig(['sleep', '1000']));
+  t.equal(sb.rt(['create', '--bundle', b, id]).status, 0);
+  const s = sb.state(id)!;
+  t.equal(typeof s.ociVersion, 'string');
+  t.equal(s.id, id);
+  t.equal(s.status, 'created');
+  t.ok((s.pid as number) > 0, 'pid on Linux when created');
+  t.equal(s.bundle, b, 'bundle is the absolute path');
+  t.equal(sb.rt(['start', id]).status, 0);
+  t.equal(sb.state(id)!.status, 'running');
+  t.equal(sb.rt(['kill', id, 'KILL']).status, 0);
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'), 'stopped after the process exits');
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+check('runtime.md#state', 'annotations from config.json appear in the state', (t) => {
+  const id = sb.id();
+  const c = defaultConfig(['true']);
+  c.annotations = { 'org.opencontainers.test': 'yes' };
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  t.same(sb.state(id)!.annotations, { 'org.opencontainers.test': 'yes' });
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
+check('runtime.md#create', 'create with an id already in use is an error and changes nothing', (t) => {
+  const id = sb.id();
+  const b = sb.bundle(defaultConfig(['true']));
+  t.equal(sb.rt(['create', '--bundle', b, id]).status, 0);
+  const pid = sb.state(id)!.pid;
+  t.not(sb.rt(['create', '--bundle', b, id]).status, 0);
+  t.equal(sb.state(id)!.pid, pid);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
+check('runtime.md#start', 'the user program does not run before start', (t) => {
+  const id = sb.id();
+  const dir = join(sb.dir, `mark-${id}`);
+  mkdirSync(dir);
+  const c = defaultConfig(['sh', '-c', 'echo started > /mark/file']);
+  c.mounts.push({ destination: '/mark', type: 'bind', source: dir, options: ['rbind', 'rw'] });
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  sleepMs(200);
+  t.notOk(existsSync(join(dir, 'file')), 'not run after create');
+  t.equal(sb.rt(['start', id]).status, 0);
+  t.ok(waitFor(() => existsSync(join(dir, 'file'))), 'run after start');
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+check('runtime.md#start', 'start of a stopped container is an error', (t) => {
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(defaultConfig(['true'])), id]).status, 0);
+  t.equal(sb.rt(['start', id]).status, 0);
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+  t.not(sb.rt(['start', id]).status, 0);
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+check('runtime.md#kill', 'kill sends the signal to the container process', (t) => {
+  const id = sb.id();
+  const dir = join(sb.dir, `kill-${id}`);
+  mkdirSync(dir);
+  const c = defaultConfig(['sh', '-c', 'trap "echo got-usr1 > /k/out; exit 0" USR1; while true; do sleep 0.05; done']);
+  c.mounts.push({ destination: '/k', type: 'bind', source: dir, options: ['rbind', 'rw'] });
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(c), id]).status, 0);
+  sleepMs(100);
+  t.equal(sb.rt(['kill', id, 'USR1']).status, 0);
+  t.ok(waitFor(() => existsSync(join(dir, 'out'))));
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+check('runtime.md#delete', 'delete of a running container (without force) is an error; after delete the id is gone', (t) => {
+  const id = sb.id();
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(defaultConfig(['sleep', '1000'])), id]).status, 0);
+  t.not(sb.rt(['delete', id]).status, 0);
+  t.equal(sb.state(id)?.status, 'running');
+  t.equal(sb.rt(['kill', id, 'KILL']).status, 0);
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+  t.equal(sb.rt(['delete', id]).status, 0);
+  t.equal(sb.state(id), null);
+});
+
+check('runtime.md#lifecycle', 'hooks run in order: prestart, createRuntime, createContainer, poststart, poststop', (t) => {
+  const log = join(sb.dir, 'conf-hooks.log');
+  const hook = join(sb.dir, 'conf-hook.sh');
+  writeFileSync(hook, `#!/bin/sh\nread -r state\necho "$1" >> ${log}\n`);
+  chmodSync(hook, 0o755);
+  const c = defaultConfig(['true']);
+  const h = (n: string) => [{ path: hook, args: ['conf-hook.sh', n] }];
+  c.hooks = { prestart: h('prestart'), createRuntime: h('createRuntime'), createContainer: h('createContainer'), poststart: h('poststart'), poststop: h('poststop') };
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  t.equal(sb.rt(['start', id]).status, 0);
+  t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+  t.equal(sb.rt(['delete', id]).status, 0);
+  t.same(readFileSync(log, 'utf8').trim().split('\n'), ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']);
+});
+
+check('config.md#lifecycle-hooks', 'a failing createRuntime hook fails create and leaves no container', (t) => {
+  const c = defaultConfig(['true']);
+  c.hooks = { createRuntime: [{ path: '/bin/false' }] };
+  const id = sb.id();
+  t.not(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  t.equal(sb.state(id), null);
+});
+
+check('config.md#lifecycle-hooks', 'hooks get the container state on stdin', (t) => {
+  const out = join(sb.dir, 'conf-state.json');
+  const c = defaultConfig(['true']);
+  c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}`] }] };
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  const st = JSON.parse(readFileSync(out, 'utf8'));
+  t.equal(st.id, id);
+  t.ok(st.pid > 0);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
+check('config.md#root', 'root.readonly makes the root filesystem read-only', (t) => {
+  const r = inside('touch /probe 2>/dev/null && echo rw || echo ro');
+  t.equal(r.stdout.trim(), 'ro');
+});
+
+check('config.md#mounts', 'proc, tmpfs, devpts, mqueue, sysfs mounted at their destinations', (t) => {
+  const r = inside('awk \'{for(i=1;i<=NF;i++) if($i=="-") print $5, $(i+1)}\' /proc/self/mountinfo');
+  for (const [m, ty] of [['/proc', 'proc'], ['/dev', 'tmpfs'], ['/dev/pts', 'devpts'], ['/dev/mqueue', 'mqueue'], ['/sys', 'sysfs']]) {
+    t.match(r.stdout, new RegExp(`^${m} ${ty}$`, 'm'), m);
+  }
+});
+
+check('config.md#mounts', 'bind mount with ro option is read-only', (t) => {
+  const dir = join(sb.dir, 'conf-bind');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'f'), 'x');
+  const r = inside('cat /b/f; touch /b/g 2>/dev/null && echo rw || echo ro', (c) => {
+    c.mounts.push({ destination: '/b', type: 'bind', source: dir, options: ['rbind', 'ro'] });
+  });
+  t.equal(r.stdout, 'x' + 'ro\n');
+});
+
+check('config.md#process', 'args, env and cwd', (t) => {
+  const r = inside('echo "$X"; pwd', (c) => {
+    c.process.env.push('X=hello world');
+    c.process.cwd = '/etc';
+  });
+  t.equal(r.stdout, 'hello world\n/etc\n');
+});
+
+check('config.md#user', 'uid, gid, additionalGids', (t) => {
+  const r = inside('id -u; id -g; id -G', (c) => {
+    c.process.user = { uid: 1000, gid: 1000, additionalGids: [65534] };
+  });
+  const l = r.stdout.trim().split('\n');
+  t.equal(l[0], '1000');
+  t.equal(l[1], '1000');
+  t.same(l[2]!.split(' ').sort(), ['1000', '65534']);
+});
+
+check('config.md#process', 'rlimits applied', (t) => {
+  const r = inside('ulimit -n; ulimit -Hn', (c) => {
+    c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];
+  });
+  t.equal(r.stdout, '100\n200\n');
+});
+
+check('config.md#process', 'capabilities sets and noNewPrivileges', (t) => {
+  const r = inside('grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status', (c) => {
+    c.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'] };
+    c.process.noNewPrivileges = true;
+  });
+  t.match(r.stdout, /CapBnd:\s+0000000000000020/);
+  t.match(r.stdout, /CapEff:\s+0000000000000020/);
+  t.match(r.stdout, /NoNewPrivs:\s+1/);
+});
+
+check('config.md#process', 'oomScoreAdj', (t) => {
+  const r = inside('cat /proc/self/oom_score_adj', (c) => {
+    c.process.oomScoreAdj = 200;
+  });
+  t.equal(r.stdout.trim(), '200');
+});
+
+check('config.md#hostname', 'hostname set in the new UTS namespace', (t) => {
+  const r = inside('hostname', (c) => {
+    c.hostname = 'conformance-host';
+  });
+  t.equal(r.stdout.trim(), 'conformance-host');
+});
+
+check('config-linux.md#namespaces', 'a new pid namespace makes the process pid 1', (t) => {
+  t.equal(inside('echo $$').stdout.trim(), '1');
+});
+
+check('config-linux.md#namespaces', 'new namespaces differ from the runtime\'s; a type left out is inherited', (t) => {
+  const r = inside('for n in net ipc uts mnt pid user; do readlink /proc/self/ns/$n; done');
+  const l = r.stdout.trim().split('\n');
+  ['net', 'ipc', 'uts', 'mnt', 'pid'].forEach((n, i) => t.not(l[i], readlinkSync(`/proc/self/ns/${n}`), n));
+  t.equal(l[5], readlinkSync('/proc/self/ns/user'), 'user inherited');
+});
+
+check('config-linux.md#user-namespace-mappings', 'uid/gid mappings of a new user namespace', (t) => {
+  const r = inside('cat /proc/self/uid_map', (c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 200000, size: 1000 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 1000 }];
+  });
+  t.equal(r.stdout.trim().replace(/\s+/g, ' '), '0 200000 1000', r.stderr);
+});
+
+check('config-linux.md#default-devices', 'default devices exist with the right type and numbers', (t) => {
+  const r = inside('stat -c "%n %t:%T" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty');
+  t.equal(r.stdout, '/dev/null 1:3\n/dev/zero 1:5\n/dev/full 1:7\n/dev/random 1:8\n/dev/urandom 1:9\n/dev/tty 5:0\n');
+});
+
+check('config-linux.md#devices', 'linux.devices are created with type, numbers and mode', (t) => {
+  const r = inside('stat -c "%F %t:%T %a %u %g" /dev/fuse-like', (c) => {
+    c.linux.devices = [{ type: 'c', path: '/dev/fuse-like', major: 1, minor: 5, fileMode: 0o640, uid: 0, gid: 5 }];
+  });
+  t.equal(r.stdout.trim(), 'character special file 1:5 640 0 5', r.stderr);
+});
+
+check('config-linux.md#masked-paths', 'masked paths read as empty', (t) => {
+  const r = inside('cat /proc/timer_list | wc -c', (c) => {
+    c.linux.maskedPaths = ['/proc/timer_list'];
+  });
+  t.equal(r.stdout.trim(), '0');
+});
+
+check('config-linux.md#readonly-paths', 'read-only paths cannot be written', (t) => {
+  const r = inside('(echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo rw || echo ro', (c) => {
+    c.linux.readonlyPaths = ['/proc/sys'];
+  });
+  t.equal(r.stdout.trim(), 'ro');
+});
+
+check('config-linux.md#sysctl', 'sysctl values set in the container', (t) => {
+  const r = inside('cat /proc/sys/net/ipv4/ip_forward', (c) => {
+    c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+    c.linux.readonlyPaths = [];
+  });
+  t.equal(r.stdout.trim(), '1');
+});
+
+check('config-linux.md#cgroups-path', 'the process runs in cgroupsPath', (t) => {
+  const r = inside('grep -E "(memory|pids)" /proc/self/cgroup', (c) => {
+    c.linux.cgroupsPath = `${sb.cgroupParent}/conf-cg`;
+  });
+  const lines = r.stdout.trim().split('\n');
+  t.ok(lines.length > 0);
+  for (const l of lines) t.ok(l.endsWith(`${sb.cgroupParent}/conf-cg`), l);
+});
+
+check('config-linux.md#rootfs-mount-propagation', 'mounts made in the container do not reach the host', (t) => {
+  const dir = join(sb.dir, 'conf-prop');
+  mkdirSync(dir, { recursive: true });
+  const r = inside('mount -t tmpfs tmpfs /p && echo mounted', (c) => {
+    c.mounts.push({ destination: '/p', type: 'bind', source: dir, options: ['rbind', 'rw'] });
+    c.process.capabilities = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] };
+  });
+  t.equal(r.stdout.trim(), 'mounted', r.stderr);
+  t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), 'the host sees no mount');
+});
