@@ -180,7 +180,7 @@ check('config.md#root', 'root.readonly makes the root filesystem read-only', (t)
 check('config.md#mounts', 'proc, tmpfs, devpts, mqueue, sysfs mounted at their destinations', (t) => {
   const r = inside('awk \'{for(i=1;i<=NF;i++) if($i=="-") print $5, $(i+1)}\' /proc/self/mountinfo');
   for (const [m, ty] of [['/proc', 'proc'], ['/dev', 'tmpfs'], ['/dev/pts', 'devpts'], ['/dev/mqueue', 'mqueue'], ['/sys', 'sysfs']]) {
-    t.match(r.stdout, new RegExp(`^${m} ${ty}$`, 'm'), m);
+    t.match(r.stdout, new RegExp(`^${m} ${ty}$`, 'm'), m!);
   }
 });
 
