@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+// tsrun vs runc vs crun, in one run, interleaved round by round.
+//   node bench/run.mjs [--rounds N] [--json FILE] [--runtimes tsrun,runc,crun]
+// Per round each runtime does one lifecycle (create, start, state, kill,
+// delete) of a busybox container, one `run` of /bin/true, and the waiting
+// process (between create and start) is measured for RSS and PSS. Also the
+// bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
+// them for comparison across commits. Run as root.
+//
+// crun refuses this host's hybrid cgroups, so its worker runs inside a
+// private mount namespace with /sys/fs/cgroup/unified unmounted.
+// NODE_EXTRA_CA_CERTS is unset for every measured command: it alone adds
+// ~35 ms to each Node start on these machines.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..');
+const TSRUN = join(repo, 'bin', 'tsrun');
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
+
+function arg(name, def) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+
+function now() {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+// ---------------------------------------------------------------- worker --
+async function worker(runtime, dir) {
+  const bin = runtime === 'tsrun' ? TSRUN : runtime;
+  const root = join(dir, `state-${runtime}`);
+  const bundle = join(dir, 'bundle');
+  const rl = createInterface({ input: process.stdin });
+  const devnull = openSync('/dev/null', 'r+');
+  // stdio are files, never pipes: the container inherits them and a pipe
+  // would keep spawnSync waiting for as long as the container lives
+  const errFile = join(dir, `err-${runtime}`);
+  const errFd = openSync(errFile, 'w+');
+  const lastErr = () => readFileSync(errFile, 'utf8').trim().split('\n').slice(-2).join(' | ');
+  const rt = (...args) => {
+    const t0 = now();
+    const r = spawnSync(bin, ['--root', root, ...args], { env, stdio: ['ignore', devnull, errFd] });
+    const ms = now() - t0;
+    if (r.status !== 0) throw new Error(`${runtime} ${args.join(' ')}: ${lastErr()}`);
+    return ms;
+  };
+  const rtOut = (...args) => spawnSync(bin, ['--root', root, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', errFd] }).stdout;
+  let n = 0;
+  for await (const line of rl) {
+    if (line === 'quit') break;
+    const id = `bench-${runtime}-${process.pid}-${++n}`;
+    const res = {};
+    try {
+      res.create = rt('create', '--bundle', bundle, id);
+      const st = JSON.parse(rtOut('state', id));
+      const status = readFileSync(`/proc/${st.pid}/status`, 'utf8');
+      res.waitRssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      try {
+        res.waitPssKb = Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${st.pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        res.waitPssKb = 0;
+      }
+      res.state = rt('state', id);
+      res.start = rt('start', id);
+      res.kill = rt('kill', id, 'KILL');
+      // wait for stopped so that delete measures delete, not the kill's aftermath
+      for (let i = 0; i < 500; i++) {
+        if (JSON.parse(rtOut('state', id)).status === 'stopped') break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      res.delete = rt('delete', id);
+      res.lifecycle = res.create + res.start + res.state + res.kill + res.delete;
+      const rid = `${id}-run`;
+      const t0 = now();
+      const r = spawnSync(bin, ['--root', root, 'run', '--bundle', join(dir, 'bundle-true'), rid], { env, stdio: ['ignore', devnull, errFd] });
+      res.runTrue = now() - t0;
+      if (r.status !== 0) throw new Error(`${runtime} run: ${lastErr()}`);
+      if (runtime === 'tsrun') {
+        const t1 = now();
+        spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+        res.nodeFloor = now() - t1;
+      }
+    } catch (e) {
+      res.error = String(e.message ?? e).slice(0, 300);
+      spawnSync(bin, ['--root', root, 'delete', '--force', id], { env, stdio: ['ignore', devnull, devnull] });
+    }
+    process.stdout.write(JSON.stringify(res) + '\n');
+  }
+  closeSync(devnull);
+  closeSync(errFd);
+  process.exit(0); // stdin stays referenced after the readline loop
+}
+
+// ---------------------------------------------------------------- driver --
+function median(a) {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function makeBundles(dir) {
+  const b = join(dir, 'bundle');
+  const r = spawnSync(process.execPath, [join(repo, 'lib', 'build', 'demo.mjs'), b], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bundle: ${r.stderr}`);
+  const cfg = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
+  // the spec's default minus what not every runtime here supports identically
+  cfg.process.args = ['sleep', '1000'];
+  cfg.ociVersion = '1.0.2'; // crun 1.8 refuses newer versions
+  cfg.linux.namespaces = cfg.linux.namespaces.filter((n) => n.type !== 'cgroup');
+  cfg.mounts = cfg.mounts.filter((m) => m.type !== 'cgroup');
+  delete cfg.linux.resources;
+  cfg.root.path = join(b, 'rootfs');
+  cfg.linux.cgroupsPath = `/tsrun-bench-${process.pid}/c`;
+  writeFileSync(join(b, 'config.json'), JSON.stringify(cfg));
+  const bt = join(dir, 'bundle-true');
+  spawnSync('mkdir', ['-p', bt]);
+  writeFileSync(join(bt, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/t` } }));
+}
+
+function startWorker(runtime, dir) {
+  const self = fileURLToPath(import.meta.url);
+  let child;
+  if (runtime === 'crun') {
+    child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+      `umount /sys/fs/cgroup/unified 2>/dev/null; exec "${process.execPath}" "${self}" --worker crun --dir "${dir}"`], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  } else {
+    child = spawn(process.execPath, [self, '--worker', runtime, '--dir', dir], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  }
+  const lines = createInterface({ input: child.stdout });
+  const queue = [];
+  let waiting;
+  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = undefined)) : queue.push(l)));
+  return {
+    round() {
+      child.stdin.write('go\n');
+      return new Promise((r) => (queue.length ? r(queue.shift()) : (waiting = r))).then((l) => JSON.parse(l));
+    },
+    quit() {
+      child.stdin.write('quit\n');
+      return new Promise((r) => child.on('exit', r));
+    },
+  };
+}
+
+async function driver() {
+  const rounds = Number(arg('--rounds', '20'));
+  const wanted = arg('--runtimes', 'tsrun,runc,crun').split(',');
+  const runtimes = wanted.filter((r) => r === 'tsrun' || spawnSync('which', [r]).status === 0);
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-bench-'));
+  chmodSync(dir, 0o755);
+  makeBundles(dir);
+  const workers = Object.fromEntries(runtimes.map((r) => [r, startWorker(r, dir)]));
+  const data = Object.fromEntries(runtimes.map((r) => [r, []]));
+  // one warm-up round, not counted
+  for (const r of runtimes) await workers[r].round();
+  for (let i = 0; i < rounds; i++) {
+    for (const r of runtimes) data[r].push(await workers[r].round());
+  }
+  for (const r of runtimes) await workers[r].quit();
+  // cleanup the bench cgroups
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const fs = line.split(' - ')[1]?.split(' ')[0];
+    if (fs === 'cgroup' || fs === 'cgroup2') {
+      const p = join(f[4], `tsrun-bench-${process.pid}`);
+      if (existsSync(p)) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  const metrics = ['create', 'start', 'state', 'kill', 'delete', 'lifecycle', 'runTrue', 'waitRssKb', 'waitPssKb'];
+  const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
+  for (const r of runtimes) {
+    const ok = data[r].filter((x) => !x.error);
+    const errs = data[r].filter((x) => x.error);
+    out.runtimes[r] = { failures: errs.length, firstError: errs[0]?.error };
+    for (const m of [...metrics, ...(r === 'tsrun' ? ['nodeFloor'] : [])]) {
+      const v = ok.map((x) => x[m]).filter((x) => typeof x === 'number');
+      if (!v.length) continue;
+      out.runtimes[r][m] = { median: median(v), min: Math.min(...v), max: Math.max(...v) };
+    }
+  }
+  const ts = out.runtimes.tsrun;
+  for (const other of runtimes.filter((r) => r !== 'tsrun')) {
+    out.ratios[`tsrun/${other}`] = {};
+    for (const m of metrics) {
+      const a = ts?.[m]?.median;
+      const b = out.runtimes[other]?.[m]?.median;
+      if (a && b) out.ratios[`tsrun/${other}`][m] = +(a / b).toFixed(2);
+    }
+  }
+  if (ts?.nodeFloor) {
+    out.ratios['tsrun-minus-node-floor-ms'] = {};
+    for (const m of ['create', 'start', 'state', 'kill', 'delete']) {
+      out.ratios['tsrun-minus-node-floor-ms'][m] = +(ts[m].median - ts.nodeFloor.median).toFixed(1);
+    }
+  }
+  // table
+  const cols = ['metric', ...runtimes.map((r) => `${r} median [min-max]`), ...runtimes.filter((r) => r !== 'tsrun').map((r) => `tsrun/${r}`)];
+  const rows = [cols];
+  for (const m of [...metrics, 'nodeFloor']) {
+    const unit = m.endsWith('Kb') ? ' KB' : ' ms';
+    const row = [m];
+    let any = false;
+    for (const r of runtimes) {
+      const s = out.runtimes[r][m];
+      if (s) any = true;
+      row.push(s ? `${s.median.toFixed(m.endsWith('Kb') ? 0 : 1)}${unit} [${s.min.toFixed(0)}-${s.max.toFixed(0)}]` : '-');
+    }
+    for (const r of runtimes.filter((x) => x !== 'tsrun')) row.push(out.ratios[`tsrun/${r}`]?.[m]?.toFixed(2) ?? '-');
+    if (any) rows.push(row);
+  }
+  const w = cols.map((_, i) => Math.max(...rows.map((r) => r[i].length)) + 2);
+  console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('')).join('\n'));
+  for (const r of runtimes) if (out.runtimes[r].failures) console.log(`${r}: ${out.runtimes[r].failures} failed rounds: ${out.runtimes[r].firstError}`);
+  if (out.ratios['tsrun-minus-node-floor-ms']) console.log('tsrun minus node floor (ms):', JSON.stringify(out.ratios['tsrun-minus-node-floor-ms']));
+  const jf = arg('--json');
+  if (jf) writeFileSync(jf, JSON.stringify(out, null, 2) + '\n');
+}
+
+if (process.argv.includes('--worker')) {
+  await worker(arg('--worker'), arg('--dir'));
+} else {
+  await driver();
+}
