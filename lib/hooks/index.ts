@@ -1,6 +1,8 @@
 // OCI hooks: the state JSON on stdin, the hook's own args and env, a timeout.
 // Hooks that run in the container namespaces go through the stage's nsexec.
 import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { TsrunError } from '../errors';
 import type { Hook } from '../state';
 
@@ -9,7 +11,15 @@ export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'star
 export interface HookRunOptions {
   /** run inside the namespaces of this pid, through the stage program */
   nsPid?: number;
+  /** the stage program: hooks run through it so that they die with tsrun */
   stagePath?: string;
+}
+
+
+/** The stage binary next to the bundle (lib/_build -> native/build). */
+export function defaultStagePath(): string | undefined {
+  const p = join(__dirname, '..', '..', 'native', 'build', 'tsrun-stage');
+  return existsSync(p) ? p : undefined;
 }
 
 function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
@@ -28,9 +38,23 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
   let file = hook.path;
   let argv = args.slice(1);
   let argv0 = args[0];
-  if (opts.nsPid) {
-    file = opts.stagePath!;
+  const what = `${phase} hook #${index} (${hook.path})`;
+  if (!opts.nsPid) {
+    try {
+      accessSync(hook.path, constants.X_OK);
+    } catch (e) {
+      throw new TsrunError(what, { errno: (e as NodeJS.ErrnoException).code });
+    }
+  }
+  const stage = opts.stagePath ?? defaultStagePath();
+  if (opts.nsPid && stage) {
+    file = stage;
     argv = ['nsexec', String(opts.nsPid), hook.path, ...args];
+    argv0 = 'tsrun:hook';
+  } else if (stage) {
+    // PR_SET_PDEATHSIG, then exec: a kill -9 of tsrun takes the hook along
+    file = stage;
+    argv = ['hook', String(process.pid), hook.path, ...args];
     argv0 = 'tsrun:hook';
   }
   const r = spawnSync(file, argv, {
@@ -42,7 +66,6 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
     killSignal: 'SIGKILL',
     maxBuffer: 1 << 20,
   });
-  const what = `${phase} hook #${index} (${hook.path})`;
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new TsrunError(`${what}: timed out after ${hook.timeout}s`);

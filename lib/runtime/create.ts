@@ -95,6 +95,10 @@ export function create(ctx: Context, o: CreateOptions): Created {
       freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
     };
 
+    // Written now so that a tsrun killed half-way leaves a container that
+    // `delete` can clean up (status stopped: no live init yet).
+    store.save({ ...st, creating: true });
+
     const sp = sys.spawn(bytes, o.preserveFds ?? 0);
     sock = sp.sock;
     let pidfd = sp.pidfd;
@@ -135,6 +139,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
       } else if (f.type === M.PID) {
         initPid = f.payload.readUInt32LE(0);
         initPidfd = sys.pidfdOpen(initPid);
+        store.save({ ...st, creating: true, pid: initPid, pidStart: procStartTime(initPid) ?? 0 });
         // the stage exits right after; reap it and watch init from now on
         sys.waitpid(stagePid);
         stageReaped = true;

@@ -42,6 +42,8 @@ export interface StoredState {
   /** namespace paths of the container, for exec */
   namespaces?: Record<string, string>;
   config?: { terminal?: boolean };
+  /** set while create runs; a state with it whose init is gone is stopped */
+  creating?: boolean;
 }
 
 /** The OCI state JSON (runtime.md) plus runc's extras. */
@@ -236,6 +238,7 @@ export function initAlive(st: StoredState): boolean {
 
 export function deriveStatus(store: StateStore, st: StoredState): Status {
   if (!initAlive(st)) return 'stopped';
+  if (st.creating) return 'creating';
   if (existsSync(store.fifo(st.id))) return 'created';
   if (st.freezer && isFrozen(st.freezer)) return 'paused';
   return 'running';

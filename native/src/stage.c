@@ -1228,6 +1228,23 @@ static void container_init(int waitfd, int fifofd)
 	die(errno, "exec %s", exec_path);
 }
 
+/* Hooks in the runtime namespace: die with the runtime (a kill -9 of tsrun
+ * must not leave a hook running), then become the hook. */
+static int stage_hook(int argc, char **argv)
+{
+	extern char **environ;
+	if (argc < 4)
+		return 2;
+	pid_t parent = (pid_t)atoi(argv[2]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		return 137; /* the runtime is already gone */
+	reset_signals();
+	execve(argv[3], argv + 4, environ);
+	fprintf(stderr, "tsrun: hook %s: %s\n", argv[3], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
 /* createContainer hooks: PATH resolved here, run in the namespaces of PID. */
 static int stage_nsexec(int argc, char **argv)
 {
@@ -1235,6 +1252,7 @@ static int stage_nsexec(int argc, char **argv)
 	int fds[8];
 	if (argc < 4)
 		return 2;
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	int pid = atoi(argv[2]);
 	int exe = open(argv[3], O_RDONLY);
 	if (exe < 0) {
@@ -1283,6 +1301,8 @@ int main(int argc, char **argv)
 		return stage_init(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "nsexec") == 0)
 		return stage_nsexec(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "hook") == 0)
+		return stage_hook(argc, argv);
 	fprintf(stderr, "tsrun-stage: internal program of tsrun, not to be run by hand\n");
 	return 2;
 }

@@ -254,3 +254,38 @@ t.test('no host fd leaks into the container', async (t) => {
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout.trim(), '0 1 2 3', 'only stdio (3 is ls reading the directory)');
 });
+
+t.test('time namespace with offsets', async (t) => {
+  const r = sh('cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime', (c) => {
+    c.linux.namespaces.push({ type: 'time' });
+    c.linux.timeOffsets = { monotonic: { secs: 86400, nanosecs: 0 }, boottime: { secs: 172800, nanosecs: 0 } };
+  });
+  t.equal(r.status, 0, r.stderr);
+  const l = r.stdout.trim().split('\n').map((x) => x.trim().replace(/\s+/g, ' '));
+  t.equal(l[0], 'monotonic 86400 0');
+  t.equal(l[1], 'boottime 172800 0');
+  const hostUp = Number(readFileSync('/proc/uptime', 'utf8').split('.')[0]);
+  t.ok(Number(l[2]) >= hostUp + 172800 - 5, `uptime ${l[2]} includes the boottime offset`);
+});
+
+t.test('cgroup mount with a cgroup namespace shows the container cgroup as its root', async (t) => {
+  const r = sh('cat /proc/self/cgroup | grep memory; ls /sys/fs/cgroup; cat /sys/fs/cgroup/memory/cgroup.procs | wc -l', (c) => {
+    c.linux.namespaces.push({ type: 'cgroup' });
+    c.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
+  });
+  t.equal(r.status, 0, r.stderr);
+  const l = r.stdout.trim().split('\n');
+  t.match(l[0], /:memory:\/$/, 'the namespace root is the container cgroup');
+  t.ok(l.includes('memory') && l.includes('pids') && l.includes('unified'), l.join(' '));
+  t.ok(Number(l[l.length - 1]) >= 1, 'the container\'s own processes are in it');
+});
+
+t.test('state JSON matches the state schema', async (t) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const v = require(join(__dirname, '..', '..', 'lib', '_build', 'validators.cjs')).state;
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(defaultConfig(['true'])), id]).status, 0);
+  const st = sb.state(id);
+  t.ok(v(st), JSON.stringify(v.errors));
+  t.equal(sb.rt(['delete', id]).status, 0);
+});

@@ -1,0 +1,54 @@
+// A tsrun killed with SIGKILL half-way through create: the hook it was
+// running dies with it, the waiting init exits, and `delete` cleans up the
+// rest (state dir, cgroups); nothing is left behind.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, sleepMs } from '../lib/harness';
+
+const sb = new Sandbox('crash');
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+for (const phase of ['prestart', 'createContainer'] as const) {
+  t.test(`kill -9 of tsrun during a ${phase} hook`, async (t) => {
+    const id = sb.id();
+    const pidFile = join(sb.dir, `${id}.hookpid`);
+    const c = defaultConfig(['true']);
+    // the host pid of the hook shell: the parent of cut, read from the host's
+    // procfs ($$ would be a pid of the container's namespace for createContainer)
+    c.hooks = { [phase]: [{ path: '/bin/sh', args: ['sh', '-c', `cut -d' ' -f4 /proc/self/stat > ${pidFile}; exec sleep 60`] }] };
+    const b = sb.bundle(c);
+    const child = spawn(sb.bin, ['--root', sb.root, 'create', '--bundle', b, id], { stdio: 'ignore' });
+    const end = Date.now() + 10_000;
+    while (!existsSync(pidFile) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    sleepMs(50);
+    const hookPid = Number(readFileSync(pidFile, 'utf8'));
+    t.ok(alive(hookPid), 'the hook runs');
+    const st = sb.state(id);
+    t.equal(st?.status, 'creating', 'state says creating while create runs');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const gone = Date.now() + 5000;
+    while (alive(hookPid) && Date.now() < gone) sleepMs(10);
+    t.notOk(alive(hookPid), 'the hook died with tsrun');
+    const initPid = st?.pid ?? 0;
+    while (initPid && alive(initPid) && Date.now() < gone) sleepMs(10);
+    t.notOk(initPid && alive(initPid), 'the init exited when tsrun went away');
+    t.equal(sb.state(id)?.status, 'stopped');
+    const d = sb.rt(['delete', id]);
+    t.equal(d.status, 0, d.stderr);
+    t.same(sb.leaks(), [], 'nothing left behind');
+  });
+}
