@@ -1,14 +1,17 @@
 // One error type for the whole runtime: a message, an optional errno name and
 // a cause chain. Printed as one line: "tsrun: <what>: <why>".
-import { constants } from 'node:os';
-
-const errnoNames: Record<number, string> = {};
-for (const [name, num] of Object.entries(constants.errno)) {
-  if (!(num in errnoNames)) errnoNames[num] = name;
-}
+let errnoNames: Record<number, string> | undefined;
 
 /** errno number -> its name ("ENOENT"); "errno N" when unknown. */
 export function errnoName(n: number): string {
+  if (!errnoNames) {
+    errnoNames = {};
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { constants } = require('node:os') as typeof import('node:os');
+    for (const [name, num] of Object.entries(constants.errno)) {
+      if (!(num in errnoNames)) errnoNames[num] = name;
+    }
+  }
   return errnoNames[Math.abs(n)] ?? `errno ${Math.abs(n)}`;
 }
 

@@ -41,13 +41,20 @@ const common = {
   logLevel: 'warning',
 };
 // validators: bundled with ajv's small runtime helpers, loaded only by create
-await esbuild.build({ ...common, entryPoints: [join(out, 'validators.raw.cjs')], outfile: join(out, 'validators.cjs') });
+await esbuild.build({ ...common, minify: true, entryPoints: [join(out, 'validators.raw.cjs')], outfile: join(out, 'validators.cjs') });
 // the CLI: everything of ours; koffi and the lazily loaded pieces stay outside
 await esbuild.build({
   ...common,
   entryPoints: [join(root, 'lib', 'cli', 'main.ts')],
   outfile: join(out, 'tsrun.cjs'),
-  external: ['koffi', './validators.cjs', './yargs-cli.cjs'],
+  external: ['koffi', './validators.cjs', './yargs-cli.cjs', './heavy.cjs'],
+});
+// create and run, with the plan builder, protocol and koffi glue
+await esbuild.build({
+  ...common,
+  entryPoints: [join(root, 'lib', 'cli', 'heavy.ts')],
+  outfile: join(out, 'heavy.cjs'),
+  external: ['koffi', './validators.cjs'],
 });
 // the full yargs CLI: help, usage, completion and error messages only
 // (yargs 18 is ESM and reads import.meta.url: give the CJS bundle one)

@@ -21,12 +21,18 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('')).join('\n') + '\n';
 }
 
+// create/run live in their own bundle (lib/_build/heavy.cjs), loaded on demand
+function heavy(): typeof import('./heavy') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./heavy.cjs');
+}
+
 async function dispatch(p: Parsed, ctx: Context): Promise<number> {
   const f = p.flags;
   const id = p.args[0]!;
   switch (p.verb) {
     case 'create': {
-      const { create } = await import('../runtime/create');
+      const { create } = heavy();
       create(ctx, {
         id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
         consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
@@ -35,7 +41,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'run': {
-      const { run } = await import('../runtime/run');
+      const { run } = heavy();
       return run(ctx, {
         id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
         consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
@@ -91,7 +97,9 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const p = fastParse(argv);
   if (!p) {
-    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    const verbAt = argv.findIndex((a) => !a.startsWith('-') && !['--root', '--log', '--log-format', '--rootless', '--criu'].includes(argv[argv.indexOf(a) - 1] ?? ''));
+    const beforeVerb = verbAt < 0 ? argv : argv.slice(0, verbAt);
+    if (beforeVerb.includes('--version') || beforeVerb.includes('-v')) {
       writeStdout(versionText());
       return 0;
     }

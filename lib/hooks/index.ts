@@ -1,6 +1,5 @@
 // OCI hooks: the state JSON on stdin, the hook's own args and env, a timeout.
 // Hooks that run in the container namespaces go through the stage's nsexec.
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors';
@@ -57,6 +56,9 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
     argv = ['hook', String(process.pid), hook.path, ...args];
     argv0 = 'tsrun:hook';
   }
+  // loaded here, not at the top: child_process pulls in net and friends
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(file, argv, {
     argv0,
     env: envObject(hook.env),
