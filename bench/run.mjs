@@ -12,7 +12,7 @@
 // NODE_EXTRA_CA_CERTS is unset for every measured command: it alone adds
 // ~35 ms to each Node start on these machines.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, chmodSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,22 +159,37 @@ async function driver() {
   makeBundles(dir);
   const workers = Object.fromEntries(runtimes.map((r) => [r, startWorker(r, dir)]));
   const data = Object.fromEntries(runtimes.map((r) => [r, []]));
-  // one warm-up round, not counted
-  for (const r of runtimes) await workers[r].round();
-  for (let i = 0; i < rounds; i++) {
-    for (const r of runtimes) data[r].push(await workers[r].round());
-  }
-  for (const r of runtimes) await workers[r].quit();
-  // cleanup the bench cgroups
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const fs = line.split(' - ')[1]?.split(' ')[0];
-    if (fs === 'cgroup' || fs === 'cgroup2') {
-      const p = join(f[4], `tsrun-bench-${process.pid}`);
-      if (existsSync(p)) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+  const cleanup = () => {
+    // containers a failed or interrupted round left, then the bench cgroups
+    for (const r of runtimes) {
+      const root = join(dir, `state-${r}`);
+      if (!existsSync(root)) continue;
+      for (const id of readdirSync(root)) {
+        const pre = r === 'crun' ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount /sys/fs/cgroup/unified 2>/dev/null; crun --root ${root} delete --force ${id}`] : [r === 'tsrun' ? TSRUN : r, '--root', root, 'delete', '--force', id];
+        spawnSync(pre[0], pre.slice(1), { env, stdio: 'ignore' });
+      }
     }
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const f = line.split(' ');
+      const fs = line.split(' - ')[1]?.split(' ')[0];
+      if (fs === 'cgroup' || fs === 'cgroup2') {
+        const p = join(f[4], `tsrun-bench-${process.pid}`);
+        if (existsSync(p)) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130); });
+  try {
+    // one warm-up round, not counted
+    for (const r of runtimes) await workers[r].round();
+    for (let i = 0; i < rounds; i++) {
+      for (const r of runtimes) data[r].push(await workers[r].round());
+    }
+    for (const r of runtimes) await workers[r].quit();
+  } finally {
+    cleanup();
   }
-  rmSync(dir, { recursive: true, force: true });
 
   const metrics = ['create', 'start', 'state', 'kill', 'delete', 'lifecycle', 'runTrue', 'waitRssKb', 'waitPssKb'];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
