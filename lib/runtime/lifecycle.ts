@@ -126,15 +126,19 @@ export function destroy(ctx: Context, st: StoredState): void {
 
 export function del(ctx: Context, id: string, force: boolean): void {
   let st: StoredState;
+  let unlock: () => void;
   try {
+    ctx.store.load(id);
+    unlock = ctx.store.lock(id);
+    // read again under the lock: a concurrent delete may have finished
     st = ctx.store.load(id);
   } catch (e) {
-    if (force && (e as Error).message === 'container does not exist') {
-      return;
+    if ((e as Error).message === 'container does not exist') {
+      // with --force a missing container is not an error (runc)
+      if (force) return;
     }
     throw e;
   }
-  const unlock = ctx.store.lock(id);
   try {
     const status = deriveStatus(ctx.store, st);
     if (status === 'running' || status === 'paused') {

@@ -127,8 +127,17 @@ export class StateStore {
     writeAtomic(this.file(st.id), JSON.stringify(st));
   }
 
+  /** Atomically take the container away (rename), then remove the files:
+   * a concurrent verb sees "does not exist", never a half-removed dir. */
   remove(id: string): void {
-    rmSync(this.dir(id), { recursive: true, force: true });
+    const tomb = join(this.root, `.deleted-${id}-${process.pid}`);
+    try {
+      renameSync(this.dir(id), tomb);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw sysError(`remove state of ${id}`, e);
+    }
+    rmSync(tomb, { recursive: true, force: true });
   }
 
   list(): string[] {

@@ -293,77 +293,130 @@ static const char *fdpath(int fd)
 	return b;
 }
 
-/* Resolve PATH inside ROOTFD (symlinks and ".." never leave it), creating the
- * missing directories, and the last component as a directory or an empty file.
- * Returns an O_PATH fd. */
-static int mkpath_in_root(int rootfd, const char *path, int last_is_file, mode_t mode, uint64_t resolve)
+/* Resolve PATH inside ROOTFD, creating what is missing: the equivalent of
+ * openat2(RESOLVE_IN_ROOT) with mkdir -p. Walks one component at a time with
+ * O_NOFOLLOW, holding an fd for every directory on the way, so nothing can be
+ * swapped under it; ".." never climbs above the root and a symlink is read and
+ * resolved as if the rootfs were "/" (an absolute one restarts at the root).
+ * Missing directories (and the last component as an empty file when
+ * LAST_IS_FILE) are created inside the rootfs, never through a link to the
+ * host (CVE-2024-45310). NO_SYMLINKS refuses any symlink with ELOOP (/proc,
+ * /sys destinations: CVE-2019-19921). Returns an O_PATH fd or -1/errno. */
+#define WALK_MAX_DEPTH 256
+static int mkpath_in_root(int rootfd, const char *path, int last_is_file, mode_t mode, int no_symlinks)
 {
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-	if (len >= sizeof buf) {
+	static char work[2 * PATH_MAX], tmp[2 * PATH_MAX];
+	int stack[WALK_MAX_DEPTH];
+	int depth = 0, links = 0, result = -1, err = 0;
+	if (strlen(path) >= sizeof work) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	int fd = openat2_in_root(rootfd, path, O_PATH, resolve);
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	memcpy(buf, path, len + 1);
-	/* walk from the top: each prefix is resolved in the root, missing pieces made */
-	int cur = openat2_in_root(rootfd, "/", O_PATH | O_DIRECTORY, resolve);
-	if (cur < 0)
+	snprintf(work, sizeof work, "%s", path);
+	stack[0] = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (stack[0] < 0)
 		return -1;
-	char *p = buf;
-	while (*p) {
+	char *p = work;
+	for (;;) {
 		while (*p == '/')
 			p++;
-		if (!*p)
+		if (!*p) {
+			result = openat(stack[depth], ".", O_PATH | O_CLOEXEC);
+			if (result < 0)
+				err = errno;
 			break;
-		char *end = strchr(p, '/');
-		int last = 0;
-		if (end)
-			*end = 0;
-		{
-			char *q = end ? end + 1 : NULL;
-			while (q && *q == '/')
-				q++;
-			last = !q || !*q;
 		}
-		/* resolve the prefix up to and including this component */
-		int nfd = openat2_in_root(rootfd, buf, O_PATH, resolve);
-		if (nfd < 0 && errno == ENOENT) {
-			if (strcmp(p, "..") == 0 || strcmp(p, ".") == 0) {
-				close(cur);
-				errno = ENOENT;
-				return -1;
-			}
+		char *c = p;
+		char *slash = strchr(p, '/');
+		char *rest = slash ? slash + 1 : p + strlen(p);
+		if (slash)
+			*slash = 0;
+		const char *r2 = rest;
+		while (*r2 == '/')
+			r2++;
+		int last = !*r2;
+		if (strcmp(c, ".") == 0) {
+			p = rest;
+			continue;
+		}
+		if (strcmp(c, "..") == 0) {
+			if (depth > 0)
+				close(stack[depth--]);
+			p = rest;
+			continue;
+		}
+		int fd = openat(stack[depth], c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT) {
 			int r;
 			if (last && last_is_file) {
-				r = openat(cur, p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+				r = openat(stack[depth], c, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
 				if (r >= 0)
 					close(r);
 			} else {
-				r = mkdirat(cur, p, last ? mode : 0755);
+				r = mkdirat(stack[depth], c, last ? mode : 0755);
 			}
 			if (r < 0 && errno != EEXIST) {
-				close(cur);
-				return -1;
+				err = errno;
+				break;
 			}
-			nfd = openat2_in_root(rootfd, buf, O_PATH, resolve);
+			fd = openat(stack[depth], c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		}
-		if (nfd < 0) {
-			close(cur);
-			return -1;
-		}
-		close(cur);
-		cur = nfd;
-		if (end) {
-			*end = '/';
-			p = end + 1;
-		} else {
+		if (fd < 0) {
+			err = errno;
 			break;
 		}
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			err = errno;
+			close(fd);
+			break;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char link[PATH_MAX];
+			ssize_t n = readlinkat(fd, "", link, sizeof link - 1);
+			close(fd);
+			if (no_symlinks || ++links > 40) {
+				err = ELOOP;
+				break;
+			}
+			if (n <= 0) {
+				err = n < 0 ? errno : ENOENT;
+				break;
+			}
+			link[n] = 0;
+			if (snprintf(tmp, sizeof tmp, "%s/%s", link, rest) >= (int)sizeof tmp) {
+				err = ENAMETOOLONG;
+				break;
+			}
+			memcpy(work, tmp, strlen(tmp) + 1);
+			p = work;
+			if (link[0] == '/')
+				while (depth > 0)
+					close(stack[depth--]);
+			continue;
+		}
+		if (last) {
+			result = fd;
+			break;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			close(fd);
+			err = ENOTDIR;
+			break;
+		}
+		if (depth + 1 >= WALK_MAX_DEPTH) {
+			close(fd);
+			err = ENAMETOOLONG;
+			break;
+		}
+		stack[++depth] = fd;
+		p = rest;
 	}
-	return cur;
+	while (depth >= 0)
+		close(stack[depth--]);
+	if (result < 0)
+		errno = err ? err : ENOENT;
+	return result;
 }
 
 /* ------------------------------------------------------------ parsing --- */
@@ -577,11 +630,9 @@ static int rootfd = -1;
 
 static void do_mount(int idx, struct mnt *m)
 {
-	uint64_t resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 	int is_file = (m->h.extra & TM_FILE) != 0;
-	if (m->h.extra & (TM_PROCFS | TM_SYSFS))
-		resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
-	int fd = mkpath_in_root(rootfd, m->dst, is_file, is_file ? 0644 : 0755, resolve);
+	int no_symlinks = (m->h.extra & (TM_PROCFS | TM_SYSFS)) != 0;
+	int fd = mkpath_in_root(rootfd, m->dst, is_file, is_file ? 0644 : 0755, no_symlinks);
 	if (fd < 0) {
 		if (errno == ELOOP && (m->h.extra & (TM_PROCFS | TM_SYSFS)))
 			die(ELOOP, "mounts[%d]: %s destination %s is a symlink", idx, m->type, m->dst);
@@ -639,7 +690,7 @@ static void make_devices(void)
 			die(ENAMETOOLONG, "device %s", d->path);
 		memcpy(parent, d->path, pl);
 		parent[pl] = 0;
-		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, 0);
 		if (pfd < 0)
 			die(errno, "device %s: create parent directory", d->path);
 		int dfd = openat(pfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -679,7 +730,7 @@ static void make_devices(void)
 			die(ENAMETOOLONG, "symlink %s", lp);
 		memcpy(parent, lp, pl);
 		parent[pl] = 0;
-		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, 0);
 		if (pfd < 0)
 			die(errno, "symlink %s: parent directory", lp);
 		int dfd = openat(pfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);

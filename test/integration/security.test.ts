@@ -1,0 +1,143 @@
+// Regression tests for runc advisories about paths inside the rootfs: a rootfs
+// crafted to make the runtime touch a host path. Each attack must be refused
+// or stay inside the rootfs, leave the host path untouched and leak nothing.
+import t, { type Test } from 'tap';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, makeRootfs, type Config } from '../lib/harness';
+
+const sb = new Sandbox('sec');
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+let n = 0;
+/** A private rootfs to booby-trap, and a host directory the attack aims at. */
+function trap(): { rootfs: string; host: string } {
+  const rootfs = join(sb.dir, `evil-rootfs-${++n}`);
+  makeRootfs(rootfs);
+  const host = join(sb.dir, `host-target-${n}`);
+  mkdirSync(host);
+  writeFileSync(join(host, 'precious'), 'untouched\n');
+  return { rootfs, host };
+}
+
+function hostUntouched(t: Test, host: string) {
+  t.same(readdirSync(host), ['precious'], 'nothing created in the host directory');
+  t.equal(readFileSync(join(host, 'precious'), 'utf8'), 'untouched\n');
+  t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(host), 'nothing mounted on the host path');
+}
+
+function runIn(rootfs: string, cfg: Config) {
+  cfg.root = { path: rootfs, readonly: false };
+  return sb.run(cfg);
+}
+
+t.test('CVE-2019-19921 / CVE-2023-27561: /proc as a symlink to a host path is refused', async (t) => {
+  const { rootfs, host } = trap();
+  rmSync(join(rootfs, 'proc'), { recursive: true });
+  symlinkSync(host, join(rootfs, 'proc'));
+  const r = runIn(rootfs, defaultConfig(['true']));
+  t.not(r.status, 0);
+  t.match(r.stderr, /mounts\[0\]: proc destination \/proc is a symlink/);
+  hostUntouched(t, host);
+  t.same(sb.leaks(), []);
+});
+
+t.test('/proc as a relative symlink inside the rootfs is refused too', async (t) => {
+  const { rootfs, host } = trap();
+  rmSync(join(rootfs, 'proc'), { recursive: true });
+  mkdirSync(join(rootfs, 'fakeproc'));
+  symlinkSync('fakeproc', join(rootfs, 'proc'));
+  const r = runIn(rootfs, defaultConfig(['true']));
+  t.not(r.status, 0);
+  t.match(r.stderr, /proc destination \/proc is a symlink/);
+  hostUntouched(t, host);
+});
+
+t.test('/sys as a symlink is refused', async (t) => {
+  const { rootfs, host } = trap();
+  rmSync(join(rootfs, 'sys'), { recursive: true });
+  symlinkSync(host, join(rootfs, 'sys'));
+  const r = runIn(rootfs, defaultConfig(['true']));
+  t.not(r.status, 0);
+  t.match(r.stderr, /sysfs destination \/sys is a symlink/);
+  hostUntouched(t, host);
+});
+
+t.test('CVE-2024-45310: a mount destination under an absolute symlink to a host dir stays in the rootfs', async (t) => {
+  const { rootfs, host } = trap();
+  symlinkSync(host, join(rootfs, 'mnt'));
+  const c = defaultConfig(['sh', '-c', 'ls -d /mnt/sub && echo inside']);
+  c.mounts.push({ destination: '/mnt/sub', type: 'tmpfs', source: 'tmpfs' });
+  const r = runIn(rootfs, c);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /inside/);
+  // the symlink was followed as if the rootfs were /: the dir is made inside it
+  t.ok(existsSync(join(rootfs, host, 'sub')), 'created under the rootfs');
+  hostUntouched(t, host);
+});
+
+t.test('a ..-laden destination cannot climb out of the rootfs', async (t) => {
+  const { rootfs, host } = trap();
+  const c = defaultConfig(['true']);
+  c.mounts.push({ destination: `/../../../../../..${host}/x`, type: 'tmpfs', source: 'tmpfs' });
+  const r = runIn(rootfs, c);
+  t.equal(r.status, 0, r.stderr);
+  t.ok(existsSync(join(rootfs, host, 'x')), 'the destination was made inside the rootfs');
+  hostUntouched(t, host);
+});
+
+t.test('a relative symlink that climbs with .. stays in the rootfs', async (t) => {
+  const { rootfs, host } = trap();
+  symlinkSync(`../../../../../../../..${host}`, join(rootfs, 'escape'));
+  const c = defaultConfig(['true']);
+  c.mounts.push({ destination: '/escape/y', type: 'tmpfs', source: 'tmpfs' });
+  const r = runIn(rootfs, c);
+  t.equal(r.status, 0, r.stderr);
+  t.ok(existsSync(join(rootfs, host, 'y')));
+  hostUntouched(t, host);
+});
+
+t.test('a bind mount file destination through a symlink does not create a host file', async (t) => {
+  const { rootfs, host } = trap();
+  rmSync(join(rootfs, 'etc'), { recursive: true });
+  symlinkSync(host, join(rootfs, 'etc'));
+  const src = join(sb.dir, `hosts-${n}`);
+  writeFileSync(src, '127.0.0.1 localhost\n');
+  const c = defaultConfig(['cat', '/etc/hosts']);
+  c.mounts.push({ destination: '/etc/hosts', type: 'bind', source: src, options: ['bind', 'ro'] });
+  const r = runIn(rootfs, c);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '127.0.0.1 localhost\n');
+  hostUntouched(t, host);
+});
+
+t.test('maskedPaths and readonlyPaths that are symlinks resolve inside the container', async (t) => {
+  const { rootfs, host } = trap();
+  symlinkSync(host, join(rootfs, 'masklink'));
+  const c = defaultConfig(['true']);
+  c.linux.maskedPaths = ['/masklink'];
+  c.linux.readonlyPaths = ['/masklink'];
+  const r = runIn(rootfs, c);
+  t.equal(r.status, 0, r.stderr);
+  hostUntouched(t, host);
+});
+
+t.test('CVE-2019-5736: the waiting init runs from a sealed memfd, not a host binary', async (t) => {
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(defaultConfig(['true'])), id]).status, 0);
+  const pid = sb.state(id)!.pid;
+  const exe = require('node:fs').readlinkSync(`/proc/${pid}/exe`);
+  t.match(exe, /^\/memfd:tsrun-stage/, exe);
+  // and it is not writable through /proc/<pid>/exe (sealed)
+  let err = '';
+  try {
+    writeFileSync(`/proc/${pid}/exe`, 'overwritten');
+  } catch (e) {
+    err = (e as NodeJS.ErrnoException).code ?? '';
+  }
+  t.match(err, /ETXTBSY|EPERM|EACCES/, `write refused: ${err}`);
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
