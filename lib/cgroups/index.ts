@@ -164,6 +164,25 @@ export function createCgroups(s: CgroupSetup): void {
       s.created.push(m);
       if (h.version === 1 && h.controllers.includes('cpuset')) inheritCpuset(m);
     }
+    if (h.version === 2) enableSubtree(h.mount, dir);
+  }
+}
+
+// v2: a controller is usable in a cgroup only if every ancestor delegates it
+// (cgroup.subtree_control). Enable what each level has, from the top down.
+function enableSubtree(mount: string, leaf: string): void {
+  const rel = leaf.slice(mount.length).split('/').filter(Boolean);
+  let d = mount;
+  for (const part of rel) {
+    try {
+      const avail = readFileSync(join(d, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+      const on = readFileSync(join(d, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
+      const want = avail.filter((c) => !on.includes(c));
+      if (want.length) writeFileSync(join(d, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+    } catch {
+      /* a level we may not change (not ours, or processes in it): the limits will say so */
+    }
+    d = join(d, part);
   }
 }
 

@@ -8,6 +8,7 @@ import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
 import { planCgroups, createCgroups, destroyCgroups, systemdPath } from '../cgroups';
+import { applyResources } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, type StoredState } from '../state';
 import type { Sys } from '../sys';
@@ -73,6 +74,10 @@ export function create(ctx: Context, o: CreateOptions): Created {
     undo.push(() => {
       destroyCgroups(cg.created);
     });
+    // limits are in place before the init joins: nothing runs unlimited
+    applyResources(cg, spec.linux?.resources, (spec.linux?.devices ?? []).map((d) => ({
+      allow: true, type: d.type === 'u' ? 'c' : d.type === 'p' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm',
+    })));
     timing('cgroups created');
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,0 +1,245 @@
+// linux.resources -> cgroup files, before the container runs. v1 controllers
+// where they are mounted (this host), the unified hierarchy for controllers it
+// has enabled. A limit that cannot be applied is an error naming the JSON path
+// and the file: a container never runs without the limits it asked for.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsrunError } from '../errors';
+import type { CgroupSetup } from './index';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type R = Record<string, any>;
+
+export interface DeviceRule {
+  allow: boolean;
+  type?: string;
+  major?: number;
+  minor?: number;
+  access?: string;
+}
+
+/** runc's default allow list (specconv.AllowedDevices), after the config's rules. */
+export const DEFAULT_DEVICE_RULES: DeviceRule[] = [
+  { allow: true, type: 'c', access: 'm' },
+  { allow: true, type: 'b', access: 'm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
+];
+
+/** "c 1:3 rwm" as devices.allow/deny take it; -1 or absent = "*". */
+export function deviceRuleLine(r: DeviceRule): string {
+  const n = (v: number | undefined) => (v === undefined || v < 0 ? '*' : String(v));
+  return `${r.type ?? 'a'} ${n(r.major)}:${n(r.minor)} ${r.access || 'rwm'}`;
+}
+
+/** cpu.shares (2..262144) -> cpu.weight (1..10000), as runc converts. */
+export function sharesToWeight(shares: number): number {
+  if (shares === 0) return 0;
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/** blkio.weight (10..1000) -> io.weight (1..10000), as runc converts. */
+export function blkioToIoWeight(w: number): number {
+  if (w === 0) return 0;
+  return 1 + Math.floor(((w - 10) * 9999) / 990);
+}
+
+interface Target {
+  dir: string;
+  version: 1 | 2;
+}
+
+function v1Dir(s: CgroupSetup, controller: string): string | undefined {
+  const i = s.hierarchies.findIndex((h) => h.version === 1 && h.controllers.includes(controller));
+  return i < 0 ? undefined : s.paths[i];
+}
+
+function v2Dir(s: CgroupSetup): string | undefined {
+  const i = s.hierarchies.findIndex((h) => h.version === 2);
+  return i < 0 ? undefined : s.paths[i];
+}
+
+function v2Controllers(dir: string): string[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+function target(s: CgroupSetup, controller: string, jsonPath: string): Target {
+  const d1 = v1Dir(s, controller);
+  if (d1) return { dir: d1, version: 1 };
+  const d2 = v2Dir(s);
+  if (d2 && v2Controllers(d2).includes(controller)) return { dir: d2, version: 2 };
+  throw new TsrunError(`config.json: ${jsonPath}: the ${controller} cgroup controller is not available on this host`);
+}
+
+function write(dir: string, file: string, value: string | number, jsonPath: string): void {
+  try {
+    writeFileSync(join(dir, file), String(value));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TsrunError(`config.json: ${jsonPath}: write ${value} to ${join(dir, file)}`, { errno: code });
+  }
+}
+
+function checkLimit(v: number, path: string): void {
+  if (v < -1) throw new TsrunError(`config.json: ${path}: ${v} is not a limit (use -1 for unlimited)`);
+}
+
+export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: DeviceRule[] = []): void {
+  if (!res) return;
+  const P = 'linux.resources';
+  const mem = res.memory as R | undefined;
+  if (mem && Object.keys(mem).length) {
+    const t = target(s, 'memory', `${P}.memory`);
+    for (const k of ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP']) if (mem[k] !== undefined) checkLimit(mem[k], `${P}.memory.${k}`);
+    if (t.version === 1) {
+      const limit = mem.limit;
+      const swap = mem.swap;
+      const hasMemsw = existsSync(join(t.dir, 'memory.memsw.limit_in_bytes'));
+      if (swap !== undefined && swap !== 0 && !hasMemsw && swap !== -1) {
+        throw new TsrunError(`config.json: ${P}.memory.swap: swap accounting (memory.memsw) is not enabled on this host`);
+      }
+      // memsw must stay >= limit: raise memsw first when growing
+      const setLimit = () => limit !== undefined && write(t.dir, 'memory.limit_in_bytes', limit, `${P}.memory.limit`);
+      const setSwap = () => swap !== undefined && hasMemsw && write(t.dir, 'memory.memsw.limit_in_bytes', swap, `${P}.memory.swap`);
+      try {
+        setLimit();
+        setSwap();
+      } catch (e) {
+        setSwap();
+        setLimit();
+        void e;
+      }
+      if (mem.reservation !== undefined) write(t.dir, 'memory.soft_limit_in_bytes', mem.reservation, `${P}.memory.reservation`);
+      if (mem.kernel !== undefined && existsSync(join(t.dir, 'memory.kmem.limit_in_bytes'))) write(t.dir, 'memory.kmem.limit_in_bytes', mem.kernel, `${P}.memory.kernel`);
+      if (mem.kernelTCP !== undefined && existsSync(join(t.dir, 'memory.kmem.tcp.limit_in_bytes'))) write(t.dir, 'memory.kmem.tcp.limit_in_bytes', mem.kernelTCP, `${P}.memory.kernelTCP`);
+      if (mem.swappiness !== undefined) {
+        if (mem.swappiness > 100) throw new TsrunError(`config.json: ${P}.memory.swappiness: ${mem.swappiness} is above 100`);
+        write(t.dir, 'memory.swappiness', mem.swappiness, `${P}.memory.swappiness`);
+      }
+      if (mem.disableOOMKiller) write(t.dir, 'memory.oom_control', 1, `${P}.memory.disableOOMKiller`);
+    } else {
+      const max = (v: number) => (v === -1 ? 'max' : v);
+      if (mem.limit !== undefined) write(t.dir, 'memory.max', max(mem.limit), `${P}.memory.limit`);
+      if (mem.reservation !== undefined) write(t.dir, 'memory.low', max(mem.reservation), `${P}.memory.reservation`);
+      if (mem.swap !== undefined) {
+        // v1 swap is memory+swap; v2 swap.max is swap alone
+        const sw = mem.swap === -1 ? 'max' : mem.limit > 0 ? Math.max(0, mem.swap - mem.limit) : mem.swap;
+        write(t.dir, 'memory.swap.max', sw, `${P}.memory.swap`);
+      }
+      if (mem.disableOOMKiller) write(t.dir, 'memory.oom.group', 0, `${P}.memory.disableOOMKiller`);
+    }
+  }
+
+  const cpu = res.cpu as R | undefined;
+  if (cpu && Object.keys(cpu).some((k) => k !== 'cpus' && k !== 'mems')) {
+    const t = target(s, 'cpu', `${P}.cpu`);
+    if (t.version === 1) {
+      if (cpu.shares !== undefined) write(t.dir, 'cpu.shares', cpu.shares, `${P}.cpu.shares`);
+      if (cpu.period !== undefined) write(t.dir, 'cpu.cfs_period_us', cpu.period, `${P}.cpu.period`);
+      if (cpu.quota !== undefined) write(t.dir, 'cpu.cfs_quota_us', cpu.quota, `${P}.cpu.quota`);
+      if (cpu.burst !== undefined) write(t.dir, 'cpu.cfs_burst_us', cpu.burst, `${P}.cpu.burst`);
+      if (cpu.realtimePeriod !== undefined) write(t.dir, 'cpu.rt_period_us', cpu.realtimePeriod, `${P}.cpu.realtimePeriod`);
+      if (cpu.realtimeRuntime !== undefined) write(t.dir, 'cpu.rt_runtime_us', cpu.realtimeRuntime, `${P}.cpu.realtimeRuntime`);
+    } else {
+      if (cpu.shares !== undefined) write(t.dir, 'cpu.weight', sharesToWeight(cpu.shares), `${P}.cpu.shares`);
+      if (cpu.quota !== undefined || cpu.period !== undefined) {
+        const q = cpu.quota === undefined || cpu.quota < 0 ? 'max' : cpu.quota;
+        write(t.dir, 'cpu.max', `${q} ${cpu.period ?? 100000}`, `${P}.cpu.quota`);
+      }
+      if (cpu.burst !== undefined) write(t.dir, 'cpu.max.burst', cpu.burst, `${P}.cpu.burst`);
+      if (cpu.idle !== undefined) write(t.dir, 'cpu.idle', cpu.idle, `${P}.cpu.idle`);
+    }
+  }
+  if (cpu?.cpus !== undefined || cpu?.mems !== undefined) {
+    const t = target(s, 'cpuset', `${P}.cpu.cpus`);
+    if (cpu.cpus !== undefined) write(t.dir, 'cpuset.cpus', cpu.cpus, `${P}.cpu.cpus`);
+    if (cpu.mems !== undefined) write(t.dir, 'cpuset.mems', cpu.mems, `${P}.cpu.mems`);
+  }
+
+  const pids = res.pids as R | undefined;
+  if (pids?.limit !== undefined) {
+    const t = target(s, 'pids', `${P}.pids.limit`);
+    checkLimit(pids.limit, `${P}.pids.limit`);
+    // v1 (runc): 0 and -1 mean unlimited; v2 (spec): 0 is a real limit
+    const v = pids.limit === -1 || (t.version === 1 && pids.limit === 0) ? 'max' : pids.limit;
+    write(t.dir, 'pids.max', v, `${P}.pids.limit`);
+  }
+
+  const bio = res.blockIO as R | undefined;
+  if (bio && Object.keys(bio).length) {
+    const t = target(s, t2(s, 'blkio', 'io'), `${P}.blockIO`);
+    const dev = (d: R) => `${d.major}:${d.minor}`;
+    if (t.version === 1) {
+      const wfile = existsSync(join(t.dir, 'blkio.weight')) ? 'blkio.weight' : 'blkio.bfq.weight';
+      if (bio.weight !== undefined) write(t.dir, wfile, bio.weight, `${P}.blockIO.weight`);
+      if (bio.leafWeight !== undefined) write(t.dir, 'blkio.leaf_weight', bio.leafWeight, `${P}.blockIO.leafWeight`);
+      for (const [i, d] of (bio.weightDevice ?? []).entries()) {
+        if (d.weight !== undefined) write(t.dir, `${wfile}_device`, `${dev(d)} ${d.weight}`, `${P}.blockIO.weightDevice[${i}]`);
+        if (d.leafWeight !== undefined) write(t.dir, 'blkio.leaf_weight_device', `${dev(d)} ${d.leafWeight}`, `${P}.blockIO.weightDevice[${i}]`);
+      }
+      const thr: [string, string][] = [
+        ['throttleReadBpsDevice', 'blkio.throttle.read_bps_device'], ['throttleWriteBpsDevice', 'blkio.throttle.write_bps_device'],
+        ['throttleReadIOPSDevice', 'blkio.throttle.read_iops_device'], ['throttleWriteIOPSDevice', 'blkio.throttle.write_iops_device'],
+      ];
+      for (const [k, f] of thr) for (const [i, d] of (bio[k] ?? []).entries()) write(t.dir, f, `${dev(d)} ${d.rate}`, `${P}.blockIO.${k}[${i}]`);
+    } else {
+      if (bio.weight !== undefined) write(t.dir, 'io.weight', `default ${blkioToIoWeight(bio.weight)}`, `${P}.blockIO.weight`);
+      for (const [i, d] of (bio.weightDevice ?? []).entries()) {
+        if (d.weight !== undefined) write(t.dir, 'io.weight', `${dev(d)} ${blkioToIoWeight(d.weight)}`, `${P}.blockIO.weightDevice[${i}]`);
+      }
+      const thr: [string, string][] = [['throttleReadBpsDevice', 'rbps'], ['throttleWriteBpsDevice', 'wbps'], ['throttleReadIOPSDevice', 'riops'], ['throttleWriteIOPSDevice', 'wiops']];
+      for (const [k, key] of thr) for (const [i, d] of (bio[k] ?? []).entries()) write(t.dir, 'io.max', `${dev(d)} ${key}=${d.rate}`, `${P}.blockIO.${k}[${i}]`);
+    }
+  }
+
+  for (const [i, h] of ((res.hugepageLimits as R[] | undefined) ?? []).entries()) {
+    const t = target(s, 'hugetlb', `${P}.hugepageLimits[${i}]`);
+    const file = t.version === 1 ? `hugetlb.${h.pageSize}.limit_in_bytes` : `hugetlb.${h.pageSize}.max`;
+    if (!existsSync(join(t.dir, file))) throw new TsrunError(`config.json: ${P}.hugepageLimits[${i}].pageSize: page size ${h.pageSize} is not supported by this host`);
+    write(t.dir, file, h.limit, `${P}.hugepageLimits[${i}]`);
+  }
+
+  const net = res.network as R | undefined;
+  if (net?.classID !== undefined) write(target(s, 'net_cls', `${P}.network.classID`).dir, 'net_cls.classid', net.classID, `${P}.network.classID`);
+  for (const [i, p] of ((net?.priorities as R[] | undefined) ?? []).entries()) {
+    write(target(s, 'net_prio', `${P}.network.priorities`).dir, 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${P}.network.priorities[${i}]`);
+  }
+
+  const uni = res.unified as Record<string, string> | undefined;
+  if (uni && Object.keys(uni).length) {
+    const d = v2Dir(s);
+    if (!d) throw new TsrunError(`config.json: ${P}.unified: there is no cgroup v2 hierarchy on this host`);
+    for (const [k, v] of Object.entries(uni)) {
+      if (k.includes('/') || k.startsWith('.')) throw new TsrunError(`config.json: ${P}.unified: invalid key ${JSON.stringify(k)}`);
+      if (!existsSync(join(d, k))) {
+        const ctrl = k.split('.')[0]!;
+        throw new TsrunError(`config.json: ${P}.unified.${k}: no such cgroup v2 file (is the ${ctrl} controller enabled?)`);
+      }
+      write(d, k, v, `${P}.unified.${k}`);
+    }
+  }
+
+  const devRules = res.devices as DeviceRule[] | undefined;
+  const dv1 = v1Dir(s, 'devices');
+  if (dv1 && (devRules?.length || extraAllow.length)) {
+    for (const [i, r] of (devRules ?? []).entries()) {
+      write(dv1, r.allow ? 'devices.allow' : 'devices.deny', deviceRuleLine(r), `${P}.devices[${i}]`);
+    }
+    for (const r of [...DEFAULT_DEVICE_RULES, ...extraAllow]) write(dv1, 'devices.allow', deviceRuleLine(r), `${P}.devices (defaults)`);
+  }
+}
+
+function t2(s: CgroupSetup, v1: string, v2: string): string {
+  return v1Dir(s, v1) ? v1 : v2;
+}

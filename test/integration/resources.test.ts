@@ -1,0 +1,91 @@
+// linux.resources on this host's cgroup v1 controllers: values read back from
+// the cgroup files, and the kernel enforcing the important ones.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, defaultConfig, type Config } from '../lib/harness';
+
+const sb = new Sandbox('res');
+t.teardown(() => {
+  const leaks = sb.cleanup();
+  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
+});
+
+const cg = (ctrl: string, path: string, file: string) => readFileSync(join('/sys/fs/cgroup', ctrl, path, file), 'utf8').trim();
+
+function created(mod: (c: Config) => void, tag = 'r') {
+  const id = sb.id(tag);
+  const c = defaultConfig(['sleep', '1000']);
+  c.linux.cgroupsPath = `${sb.cgroupParent}/${id}`;
+  mod(c);
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  return { id, r, path: c.linux.cgroupsPath };
+}
+
+t.test('values land in the v1 controller files', async (t) => {
+  const { id, r, path } = created((c) => {
+    c.linux.resources = {
+      memory: { limit: 64 << 20, reservation: 32 << 20, swappiness: 10 },
+      cpu: { shares: 512, quota: 20000, period: 100000, cpus: '0', mems: '0' },
+      pids: { limit: 42 },
+      blockIO: { weight: 300 },
+    };
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(64 << 20));
+  t.equal(cg('memory', path, 'memory.soft_limit_in_bytes'), String(32 << 20));
+  t.equal(cg('memory', path, 'memory.swappiness'), '10');
+  t.equal(cg('cpu', path, 'cpu.shares'), '512');
+  t.equal(cg('cpu', path, 'cpu.cfs_quota_us'), '20000');
+  t.equal(cg('cpu', path, 'cpu.cfs_period_us'), '100000');
+  t.equal(cg('cpuset', path, 'cpuset.cpus'), '0');
+  t.equal(cg('pids', path, 'pids.max'), '42');
+  t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+t.test('a fork bomb stops at pids.limit', async (t) => {
+  const c = defaultConfig(['sh', '-c', 'n=0; for i in $(seq 30); do sleep 5 & n=$((n+1)); done 2>/dev/null; echo started; ps | wc -l']);
+  c.linux.resources = { pids: { limit: 8 } };
+  const r = sb.run(c);
+  const procs = Number(r.stdout.trim().split('\n').pop());
+  t.ok(procs <= 9, `at most 8 processes (+ header line): ${procs}`);
+});
+
+t.test('a memory hog is OOM-killed under its limit', async (t) => {
+  const c = defaultConfig(['sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived ${#x}']);
+  c.linux.resources = { memory: { limit: 16 << 20 } };
+  const r = sb.run(c);
+  t.notMatch(r.stdout, /survived/, 'dd did not get its 64 MB buffer');
+});
+
+t.test('devices: a device not in the allow list cannot be opened', async (t) => {
+  const c = defaultConfig(['sh', '-c', 'head -c1 /dev/zero >/dev/null && echo zero-ok; head -c1 /dev/urandom > /dev/null 2>&1 && echo urandom-ok || echo urandom-denied']);
+  c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] };
+  // urandom is in runc's default allow list: deny it after the defaults via a linux.devices-free config
+  const r = sb.run(c);
+  t.match(r.stdout, /zero-ok/);
+  const c2 = defaultConfig(['sh', '-c', 'mknod /dev/shm/sda b 8 0 && head -c1 /dev/shm/sda >/dev/null 2>&1 && echo read-ok || echo read-denied']);
+  c2.process.capabilities = { bounding: ['CAP_MKNOD'], effective: ['CAP_MKNOD'], permitted: ['CAP_MKNOD'] };
+  c2.mounts = c2.mounts.map((m) => (m.destination === '/dev/shm' ? { ...m, options: ['nosuid', 'noexec', 'mode=1777'] } : m));
+  c2.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+  const r2 = sb.run(c2);
+  t.match(r2.stdout, /read-denied/, r2.stderr);
+});
+
+t.test('bad limits: one clear error, nothing left behind', async (t) => {
+  const cases: [string, (c: Config) => void, RegExp][] = [
+    ['negative memory limit', (c) => { c.linux.resources = { memory: { limit: -5 } }; }, /linux\.resources\.memory\.limit: -5 is not a limit/],
+    ['swappiness above 100', (c) => { c.linux.resources = { memory: { swappiness: 200 } }; }, /swappiness: 200 is above 100/],
+    ['unified key of a missing controller', (c) => { c.linux.resources = { unified: { 'memory.max': '1000000' } }; }, /linux\.resources\.unified\.memory\.max: no such cgroup v2 file/],
+    ['cpuset outside the host cpus', (c) => { c.linux.resources = { cpu: { cpus: '999' } }; }, /linux\.resources\.cpu\.cpus: write 999 .*: E(INVAL|RANGE)/],
+    ['unknown hugepage size', (c) => { c.linux.resources = { hugepageLimits: [{ pageSize: '3MB', limit: 1 }] }; }, /page size 3MB is not supported/],
+  ];
+  for (const [name, mod, re] of cases) {
+    const { r } = created(mod, 'badres');
+    t.not(r.status, 0, name);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    t.equal(lines.length, 1, `${name}: one line: ${r.stderr}`);
+    t.match(lines[0] ?? '', re, name);
+    t.same(sb.leaks(), [], `${name}: nothing left behind`);
+  }
+});
