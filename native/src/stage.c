@@ -679,25 +679,34 @@ static void do_mount(int idx, struct mnt *m)
 	close(fd);
 }
 
+/* The directory that will hold PATH (created inside the rootfs if missing),
+ * opened for *at() calls; *NAME points at the last component. */
+static int open_parent_in_root(const char *path, const char **name, const char *what)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[PATH_MAX];
+	size_t pl = slash ? (size_t)(slash - path) : 0;
+	if (pl >= sizeof parent)
+		die(ENAMETOOLONG, "%s %s", what, path);
+	memcpy(parent, path, pl);
+	parent[pl] = 0;
+	int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, 0);
+	if (pfd < 0)
+		die(errno, "%s %s: create parent directory", what, path);
+	int dfd = openat(pfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	close(pfd);
+	if (dfd < 0)
+		die(errno, "%s %s: open parent directory", what, path);
+	*name = slash ? slash + 1 : path;
+	return dfd;
+}
+
 static void make_devices(void)
 {
 	for (int i = 0; i < P.ndevs; i++) {
 		struct dev *d = &P.devs[i];
-		const char *slash = strrchr(d->path, '/');
-		char parent[PATH_MAX];
-		size_t pl = slash ? (size_t)(slash - d->path) : 0;
-		if (pl >= sizeof parent)
-			die(ENAMETOOLONG, "device %s", d->path);
-		memcpy(parent, d->path, pl);
-		parent[pl] = 0;
-		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, 0);
-		if (pfd < 0)
-			die(errno, "device %s: create parent directory", d->path);
-		int dfd = openat(pfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-		close(pfd);
-		if (dfd < 0)
-			die(errno, "device %s: open parent directory", d->path);
-		const char *name = slash ? slash + 1 : d->path;
+		const char *name;
+		int dfd = open_parent_in_root(d->path, &name, "device");
 		unlinkat(dfd, name, 0);
 		if (P.userns_devices) {
 			int f = openat(dfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0000);
@@ -723,21 +732,8 @@ static void make_devices(void)
 	}
 	for (int i = 0; i < P.nlinks; i++) {
 		const char *lp = P.link_path[i];
-		const char *slash = strrchr(lp, '/');
-		char parent[PATH_MAX];
-		size_t pl = slash ? (size_t)(slash - lp) : 0;
-		if (pl >= sizeof parent)
-			die(ENAMETOOLONG, "symlink %s", lp);
-		memcpy(parent, lp, pl);
-		parent[pl] = 0;
-		int pfd = mkpath_in_root(rootfd, pl ? parent : "/", 0, 0755, 0);
-		if (pfd < 0)
-			die(errno, "symlink %s: parent directory", lp);
-		int dfd = openat(pfd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-		close(pfd);
-		if (dfd < 0)
-			die(errno, "symlink %s: open parent", lp);
-		const char *name = slash ? slash + 1 : lp;
+		const char *name;
+		int dfd = open_parent_in_root(lp, &name, "symlink");
 		if (symlinkat(P.link_target[i], dfd, name) < 0 && errno != EEXIST)
 			die(errno, "symlink %s -> %s", lp, P.link_target[i]);
 		close(dfd);

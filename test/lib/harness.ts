@@ -7,6 +7,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { defaultSpec } from '../../lib/runtime/spec';
 
 export const REPO = resolve(__dirname, '..', '..');
 export const TSRUN = join(REPO, 'bin', 'tsrun');
@@ -78,38 +79,22 @@ export interface Config {
   [k: string]: unknown;
 }
 
-const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-
-/** runc's default spec, non-terminal, running args. */
+/**
+ * `tsrun spec`'s default (runc's), made runnable by any runtime here: no
+ * terminal, no ambient caps, no cgroup namespace or cgroup mount, no
+ * resources; args as given.
+ */
 export function defaultConfig(args: string[] = ['true']): Config {
-  return {
-    ociVersion: '1.0.2',
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
-      cwd: '/',
-      capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    root: { path: 'rootfs', readonly: true },
-    hostname: 'tsrun-test',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    ],
-    linux: {
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  };
+  const s = JSON.parse(JSON.stringify(defaultSpec(false))) as Config;
+  s.ociVersion = '1.0.2';
+  s.process.terminal = false;
+  s.process.args = args;
+  delete s.process.capabilities!.ambient;
+  s.hostname = 'tsrun-test';
+  s.mounts = s.mounts.filter((m) => m.type !== 'cgroup');
+  s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== 'cgroup');
+  delete s.linux.resources;
+  return s;
 }
 
 let seq = 0;
