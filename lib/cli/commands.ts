@@ -94,6 +94,15 @@ export const commands: CommandDef[] = [
       { name: 'quiet', alias: ['q'], type: 'boolean', desc: 'display only container IDs' },
     ],
   },
+  { name: 'pause', desc: 'pause suspends all processes inside the container', positionals: [id], flags: [] },
+  { name: 'resume', desc: 'resumes all processes that have been previously paused', positionals: [id], flags: [] },
+  {
+    name: 'ps',
+    desc: 'ps displays the processes running inside a container',
+    positionals: [id, { name: 'ps-options', desc: 'options passed to ps(1) for the table format', required: false, rest: true }],
+    flags: [{ name: 'format', alias: ['f'], type: 'string', default: 'table', desc: 'select one of: table or json' }],
+    flagsStopAtPositional: true,
+  },
   {
     name: 'spec',
     desc: 'create a new specification file',

@@ -85,6 +85,33 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       }
       return 0;
     }
+    case 'pause':
+    case 'resume': {
+      const lc = await import('../runtime/lifecycle');
+      (p.verb === 'pause' ? lc.pause : lc.resume)(ctx, id);
+      return 0;
+    }
+    case 'ps': {
+      const { ps } = await import('../runtime/lifecycle');
+      const pids = ps(ctx, id);
+      if (f.format === 'json') {
+        writeStdout(JSON.stringify(pids) + '\n');
+        return 0;
+      }
+      if (f.format !== 'table') throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
+      // runc: ps(1) with the given options (default -ef), rows of our pids only
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+      const opts = p.args.length > 1 ? p.args.slice(1) : ['-ef'];
+      const r = spawnSync('ps', opts, { encoding: 'utf8' });
+      if (r.status !== 0) throw new TsrunError(`ps ${opts.join(' ')}: ${r.stderr.trim() || r.error?.message}`);
+      const lines = r.stdout.split('\n');
+      const pidCol = lines[0]!.trim().split(/\s+/).indexOf('PID');
+      if (pidCol < 0) throw new TsrunError(`ps ${opts.join(' ')}: no PID column in its output`);
+      const set = new Set(pids.map(String));
+      writeStdout([lines[0], ...lines.slice(1).filter((l) => set.has(l.trim().split(/\s+/)[pidCol]!))].join('\n') + '\n');
+      return 0;
+    }
     case 'spec': {
       const { writeSpec } = await import('../runtime/spec');
       writeSpec(f.bundle as string | undefined, !!f.rootless);

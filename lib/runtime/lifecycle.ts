@@ -1,6 +1,6 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
 // alone. None of them loads koffi, ajv or the plan builder.
-import { closeSync, constants as fsc, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { TsrunError } from '../errors';
 import { destroyCgroups, cgroupPids } from '../cgroups';
 import { runHooks } from '../hooks';
@@ -177,4 +177,60 @@ export function list(ctx: Context): OciState[] {
     }
   }
   return out;
+}
+
+/** pause: freeze every process of the container (v1 freezer, v2 cgroup.freeze). */
+export function pause(ctx: Context, id: string): void {
+  const st = ctx.store.load(id);
+  const unlock = ctx.store.lock(id);
+  try {
+    const status = deriveStatus(ctx.store, st);
+    if (status !== 'running' && status !== 'created') throw new TsrunError(`container not running`);
+    if (!st.freezer) throw new TsrunError('cannot pause: no freezer cgroup (v1 freezer or v2 cgroup.freeze) on this host');
+    setFrozen(st.freezer, true);
+  } finally {
+    unlock();
+  }
+}
+
+/** resume: thaw a paused container. */
+export function resume(ctx: Context, id: string): void {
+  const st = ctx.store.load(id);
+  const unlock = ctx.store.lock(id);
+  try {
+    if (deriveStatus(ctx.store, st) !== 'paused') throw new TsrunError('container not paused');
+    setFrozen(st.freezer!, false);
+  } finally {
+    unlock();
+  }
+}
+
+function setFrozen(file: string, frozen: boolean): void {
+  const v2 = file.endsWith('cgroup.freeze');
+  try {
+    writeFileSync(file, v2 ? (frozen ? '1' : '0') : frozen ? 'FROZEN' : 'THAWED');
+  } catch (e) {
+    throw new TsrunError(`${frozen ? 'freeze' : 'thaw'} ${file}`, { errno: (e as NodeJS.ErrnoException).code });
+  }
+  // v1 goes through FREEZING; wait until the kernel says it is done
+  const want = v2 ? (frozen ? '1' : '0') : frozen ? 'FROZEN' : 'THAWED';
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let cur = '';
+    try {
+      cur = v2 ? /frozen (\d)/.exec(readFileSync(file.replace(/cgroup\.freeze$/, 'cgroup.events'), 'utf8'))?.[1] ?? '' : readFileSync(file, 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (cur === want) return;
+    if (Date.now() > deadline) throw new TsrunError(`${frozen ? 'freeze' : 'thaw'} ${file}: still ${cur} after 5s`);
+    if (!v2 && frozen) writeFileSync(file, 'FROZEN');
+    sleep(1);
+  }
+}
+
+/** ps: the host pids of the container's processes. */
+export function ps(ctx: Context, id: string): number[] {
+  const st = ctx.store.load(id);
+  return cgroupPids(st.cgroupPaths);
 }

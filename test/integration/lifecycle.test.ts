@@ -180,3 +180,30 @@ t.test('concurrent verbs on one container are safe', async (t) => {
   t.ok(codes.every((c) => c === 0), `all deletes succeed or find it gone: ${codes}`);
   t.notOk(existsSync(join(sb.root, id)));
 });
+
+t.test('pause, resume, ps', async (t) => {
+  const id = sb.id();
+  const b = sb.bundle(defaultConfig(['sh', '-c', 'while true; do date +%s%N > /dev/shm/tick; sleep 0.02; done']));
+  t.equal(sb.rt(['run', '-d', '--bundle', b, id]).status, 0);
+  const pid = sb.state(id)!.pid;
+  const pids = JSON.parse(sb.rt(['ps', '--format', 'json', id]).stdout) as number[];
+  t.ok(pids.includes(pid), `ps json lists the init ${pid}: ${pids}`);
+  const table = sb.rt(['ps', id]).stdout.split('\n').filter(Boolean);
+  t.match(table[0], /PID/);
+  t.ok(table.slice(1).some((l) => l.split(/\s+/)[1] === String(pid)), 'ps table has the init row');
+  const p = sb.rt(['pause', id]);
+  t.equal(p.status, 0, p.stderr);
+  t.equal(sb.state(id)!.status, 'paused');
+  const utime = () => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[11]);
+  const u0 = utime();
+  sleepMs(200);
+  t.equal(utime(), u0, 'a frozen process gets no cpu');
+  t.not(sb.rt(['pause', id]).status, 0, 'pausing a paused container fails');
+  const r = sb.rt(['resume', id]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(sb.state(id)!.status, 'running');
+  t.not(sb.rt(['resume', id]).status, 0, 'resuming a running container fails');
+  t.equal(sb.rt(['pause', id]).status, 0);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0, 'delete --force of a paused container');
+  t.equal(sb.state(id), null);
+});
