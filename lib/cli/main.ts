@@ -112,6 +112,13 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       writeStdout([lines[0], ...lines.slice(1).filter((l) => set.has(l.trim().split(/\s+/)[pidCol]!))].join('\n') + '\n');
       return 0;
     }
+    case 'update': {
+      const { update } = await import('../runtime/update');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const stdin = () => (require('node:fs') as typeof import('node:fs')).readFileSync(0, 'utf8');
+      update(ctx, id, f as import('../runtime/update').UpdateFlags, stdin);
+      return 0;
+    }
     case 'spec': {
       const { writeSpec } = await import('../runtime/spec');
       writeSpec(f.bundle as string | undefined, !!f.rootless);

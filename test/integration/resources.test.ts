@@ -89,3 +89,28 @@ t.test('bad limits: one clear error, nothing left behind', async (t) => {
     t.same(sb.leaks(), [], `${name}: nothing left behind`);
   }
 });
+
+t.test('update: runc flags and --resources - (containerd)', async (t) => {
+  const { id, r, path } = created((c) => {
+    c.linux.resources = { memory: { limit: 64 << 20 }, pids: { limit: 50 } };
+  }, 'upd');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(sb.rt(['start', id]).status, 0);
+  const u = sb.rt(['update', '--memory', '128m', '--pids-limit', '60', '--cpu-share', '256', id]);
+  t.equal(u.status, 0, u.stderr);
+  t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(128 << 20));
+  t.equal(cg('pids', path, 'pids.max'), '60');
+  t.equal(cg('cpu', path, 'cpu.shares'), '256');
+  const u2 = sb.rt(['update', '--resources=-', id], { input: JSON.stringify({ memory: { limit: 96 << 20 }, cpu: { quota: 50000, period: 100000 } }) });
+  t.equal(u2.status, 0, u2.stderr);
+  t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(96 << 20));
+  t.equal(cg('cpu', path, 'cpu.cfs_quota_us'), '50000');
+  const bad = sb.rt(['update', '--memory', 'lots', id]);
+  t.not(bad.status, 0);
+  t.match(bad.stderr, /^tsrun: invalid value for --memory: "lots"\n$/);
+  const badJson = sb.rt(['update', '--resources', '-', id], { input: '{' });
+  t.match(badJson.stderr, /--resources: invalid JSON/);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  const gone = sb.rt(['update', '--memory', '1m', id]);
+  t.match(gone.stderr, /container does not exist/);
+});

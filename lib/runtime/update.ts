@@ -1,0 +1,91 @@
+// update: change the resources of a running container (runc's flags, or
+// LinuxResources JSON with --resources FILE|-, as containerd sends it).
+import { readFileSync } from 'node:fs';
+import { TsrunError } from '../errors';
+import { hostHierarchies, type CgroupSetup } from '../cgroups';
+import { applyResources } from '../cgroups/resources';
+import type { Context } from './context';
+import { deriveStatus } from '../state';
+
+export interface UpdateFlags {
+  resources?: string;
+  blkioWeight?: number;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpuShare?: string;
+  cpuRtPeriod?: string;
+  cpuRtRuntime?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  memory?: string;
+  memoryReservation?: string;
+  memorySwap?: string;
+  pidsLimit?: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4 };
+
+/** "512m", "1G", "1048576", "-1" -> bytes (docker's RAMInBytes, as runc uses). */
+export function parseBytes(flag: string, v: string): number {
+  if (v === '-1') return -1;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?b?)$/i.exec(v.trim());
+  if (!m) throw new TsrunError(`invalid value for --${flag}: ${JSON.stringify(v)}`);
+  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+function num(flag: string, v: string): number {
+  if (!/^-?\d+$/.test(v)) throw new TsrunError(`invalid value for --${flag}: ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** The LinuxResources an update asks for: the JSON first, flags on top. */
+export function resourcesFrom(f: UpdateFlags, stdin: () => string): Record<string, Record<string, unknown>> {
+  let r: Record<string, Record<string, unknown>> = {};
+  if (f.resources) {
+    const text = f.resources === '-' ? stdin() : readFileSync(f.resources, 'utf8');
+    try {
+      r = JSON.parse(text);
+    } catch (e) {
+      throw new TsrunError(`--resources: invalid JSON: ${(e as Error).message}`);
+    }
+    if (!r || typeof r !== 'object' || Array.isArray(r)) throw new TsrunError('--resources: must be a LinuxResources JSON object');
+  }
+  const set = (sec: string, k: string, v: unknown) => {
+    r[sec] = { ...(r[sec] ?? {}), [k]: v };
+  };
+  if (f.blkioWeight !== undefined) set('blockIO', 'weight', f.blkioWeight);
+  if (f.cpuPeriod !== undefined) set('cpu', 'period', num('cpu-period', f.cpuPeriod));
+  if (f.cpuQuota !== undefined) set('cpu', 'quota', num('cpu-quota', f.cpuQuota));
+  if (f.cpuShare !== undefined) set('cpu', 'shares', num('cpu-share', f.cpuShare));
+  if (f.cpuRtPeriod !== undefined) set('cpu', 'realtimePeriod', num('cpu-rt-period', f.cpuRtPeriod));
+  if (f.cpuRtRuntime !== undefined) set('cpu', 'realtimeRuntime', num('cpu-rt-runtime', f.cpuRtRuntime));
+  if (f.cpusetCpus !== undefined) set('cpu', 'cpus', f.cpusetCpus);
+  if (f.cpusetMems !== undefined) set('cpu', 'mems', f.cpusetMems);
+  if (f.memory !== undefined) set('memory', 'limit', parseBytes('memory', f.memory));
+  if (f.memoryReservation !== undefined) set('memory', 'reservation', parseBytes('memory-reservation', f.memoryReservation));
+  if (f.memorySwap !== undefined) set('memory', 'swap', parseBytes('memory-swap', f.memorySwap));
+  if (f.pidsLimit !== undefined) set('pids', 'limit', f.pidsLimit);
+  return r;
+}
+
+export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => string): void {
+  const st = ctx.store.load(id);
+  const res = resourcesFrom(f, stdin);
+  const unlock = ctx.store.lock(id);
+  try {
+    const status = deriveStatus(ctx.store, st);
+    if (status === 'stopped') throw new TsrunError('container not running');
+    const hier = hostHierarchies();
+    const setup: CgroupSetup = { paths: [], created: [], procs: [], hierarchies: [], inner: '' };
+    for (const p of st.cgroupPaths) {
+      const h = hier.find((x) => p === x.mount || p.startsWith(x.mount + '/'));
+      if (!h) continue;
+      setup.paths.push(p);
+      setup.hierarchies.push(h);
+    }
+    // the device list is only rewritten when the update carries one
+    applyResources(setup, res);
+  } finally {
+    unlock();
+  }
+}
