@@ -3,3 +3,4 @@
 // Bundled apart from the CLI so that state/kill/start/delete do not compile it.
 export { create } from '../runtime/create';
 export { run } from '../runtime/run';
+export { exec } from '../runtime/exec';

@@ -49,6 +49,17 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
         detach: !!f.detach, keep: !!f.keep, noSubreaper: !!f.noSubreaper,
       });
     }
+    case 'exec': {
+      const { exec } = heavy();
+      return exec(ctx, {
+        id, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
+        cwd: f.cwd as string | undefined, user: f.user as string | undefined,
+        additionalGids: f.additionalGids as string[] | undefined, cap: f.cap as string[] | undefined,
+        noNewPrivs: !!f.noNewPrivs, tty: !!f.tty, consoleSocket: f.consoleSocket as string | undefined,
+        detach: !!f.detach, pidFile: f.pidFile as string | undefined, preserveFds: f.preserveFds as number,
+        ignorePaused: !!f.ignorePaused, cgroup: f.cgroup as string[] | undefined,
+      });
+    }
     case 'start': {
       const { start } = await import('../runtime/lifecycle');
       start(ctx, id);

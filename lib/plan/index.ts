@@ -3,7 +3,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { TsrunError } from '../errors';
 import type { Hook } from '../state';
-import type { Mount, Spec } from '../spec/types';
+import type { Mount, Process, Spec } from '../spec/types';
 import { CAPS, NAMESPACES, RLIMITS } from '../spec/tables';
 import type { Hierarchy } from '../cgroups';
 import { MS, parseMountOptions, rootPropagation } from './mounts';
@@ -178,6 +178,48 @@ function expandCgroupMount(
   return out;
 }
 
+type ProcessPart = Pick<LaunchPlan, 'rlimits' | 'uid' | 'gid' | 'umask' | 'groups' | 'caps' | 'noNewPrivs' | 'cwd' | 'args' | 'env'>;
+
+/** The process of a config (create) or of a process.json (exec). */
+export function processPart(p: Process, lastCap: number, warn: (m: string) => void): ProcessPart {
+  const c = p.capabilities;
+  const caps: LaunchPlan['caps'] = c
+    ? [
+        capMask(c.bounding, lastCap, 'bounding', warn), capMask(c.effective, lastCap, 'effective', warn),
+        capMask(c.permitted, lastCap, 'permitted', warn), capMask(c.inheritable, lastCap, 'inheritable', warn),
+        capMask(c.ambient, lastCap, 'ambient', warn),
+      ]
+    : [0n, 0n, 0n, 0n, 0n];
+  return {
+    rlimits: (p.rlimits ?? []).map((r) => ({ res: RLIMITS[r.type]!, soft: u64(r.soft), hard: u64(r.hard) })),
+    uid: p.user?.uid ?? 0,
+    gid: p.user?.gid ?? 0,
+    umask: p.user?.umask ?? -1,
+    groups: p.user?.additionalGids ?? [],
+    caps,
+    noNewPrivs: !!p.noNewPrivileges,
+    cwd: p.cwd,
+    args: p.args!,
+    env: p.env ?? [],
+  };
+}
+
+/**
+ * exec: a process that joins every namespace of a running container (user
+ * first, in the stage) and its cgroup; no mounts, no new namespaces.
+ */
+export function buildExecPlan(
+  p: Process, nsJoin: { flag: number; path: string }[], cgroupProcs: string[], lastCap: number,
+  preserveFds: number, debug: boolean, warn: (m: string) => void,
+): LaunchPlan {
+  return {
+    rootfs: '/', rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
+    sysctl: [], mounts: [], devSetup: false, usernsDevices: false, devices: [], symlinks: [], masked: [], readonly: [],
+    ...processPart(p, lastCap, warn),
+    syncHooks: false, startHooks: [], preserveFds, debug,
+  };
+}
+
 export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): LaunchPlan {
   const p = spec.process!;
   const linux = spec.linux ?? {};
@@ -249,20 +291,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
       ]
     : [];
 
-  const rlimits = (p.rlimits ?? []).map((r) => ({ res: RLIMITS[r.type]!, soft: u64(r.soft), hard: u64(r.hard) }));
-
-  let caps: LaunchPlan['caps'];
-  if (p.capabilities) {
-    const c = p.capabilities;
-    const w = opts.warn;
-    caps = [
-      capMask(c.bounding, facts.lastCap, 'bounding', w), capMask(c.effective, facts.lastCap, 'effective', w),
-      capMask(c.permitted, facts.lastCap, 'permitted', w), capMask(c.inheritable, facts.lastCap, 'inheritable', w),
-      capMask(c.ambient, facts.lastCap, 'ambient', w),
-    ];
-  } else {
-    caps = [0n, 0n, 0n, 0n, 0n];
-  }
+  const proc = processPart(p, facts.lastCap, opts.warn);
 
   let timensOffsets: string | undefined;
   if (linux.timeOffsets) {
@@ -295,16 +324,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     symlinks,
     masked: (linux.maskedPaths ?? []).map(cleanDest),
     readonly: (linux.readonlyPaths ?? []).map(cleanDest),
-    rlimits,
-    uid: p.user?.uid ?? 0,
-    gid: p.user?.gid ?? 0,
-    umask: p.user?.umask ?? -1,
-    groups: p.user?.additionalGids ?? [],
-    caps,
-    noNewPrivs: !!p.noNewPrivileges,
-    cwd: p.cwd,
-    args: p.args!,
-    env: p.env ?? [],
+    ...proc,
     fifo: opts.fifo,
     syncHooks: !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length),
     startHooks: hooks.startContainer ?? [],

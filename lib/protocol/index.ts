@@ -75,7 +75,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   const w = new Writer();
   w.rec(T.ROOTFS, p.rootfs);
   if (p.rootReadonly) w.rec(T.ROOT_READONLY);
-  w.rec(T.ROOT_PROPAGATION, p.rootPropagation);
+  if (p.rootPropagation) w.rec(T.ROOT_PROPAGATION, p.rootPropagation);
   if (p.noPivot) w.rec(T.NO_PIVOT);
   w.rec(T.NS_NEW, p.nsNew);
   for (const j of p.nsJoin) w.rec(T.NS_JOIN, j.flag, j.path);

@@ -98,6 +98,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
       ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: new Date().toISOString(),
       owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
       freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
+      process: spec.process,
     };
 
     // Written now so that a tsrun killed half-way leaves a container that

@@ -44,6 +44,8 @@ export interface StoredState {
   config?: { terminal?: boolean };
   /** set while create runs; a state with it whose init is gone is stopped */
   creating?: boolean;
+  /** config.json's process: what exec starts from */
+  process?: import('../spec/types').Process;
 }
 
 /** The OCI state JSON (runtime.md) plus runc's extras. */

@@ -1,0 +1,190 @@
+// exec: a new process in a running container. It joins every namespace of
+// the container (user first) and its cgroup through the stage, is
+// non-dumpable until execve (CVE-2016-9962) and gets the container's process
+// settings unless process.json or the flags say otherwise.
+import { readFileSync, readlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { constants } from 'node:os';
+import { TsrunError, errnoName } from '../errors';
+import { buildExecPlan } from '../plan';
+import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
+import { deriveStatus, writeAtomic } from '../state';
+import { CAPS } from '../spec/tables';
+import type { Process } from '../spec/types';
+import type { Context } from './context';
+
+export interface ExecOptions {
+  id: string;
+  process?: string;
+  args: string[];
+  env?: string[];
+  cwd?: string;
+  user?: string;
+  additionalGids?: string[];
+  cap?: string[];
+  noNewPrivs?: boolean;
+  tty?: boolean;
+  consoleSocket?: string;
+  detach?: boolean;
+  pidFile?: string;
+  preserveFds?: number;
+  ignorePaused?: boolean;
+  cgroup?: string[];
+}
+
+const NS = ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time'] as const;
+const FLAG: Record<string, number> = {
+  user: 0x10000000, ipc: 0x08000000, uts: 0x04000000, net: 0x40000000, pid: 0x20000000, mnt: 0x00020000, cgroup: 0x02000000, time: 0x80,
+};
+const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
+
+function execProcess(base: Process | undefined, o: ExecOptions): Process {
+  if (o.process) {
+    let p: Process;
+    try {
+      p = JSON.parse(readFileSync(o.process, 'utf8'));
+    } catch (e) {
+      throw new TsrunError(`--process ${o.process}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!p || typeof p !== 'object') throw new TsrunError(`--process ${o.process}: not a process object`);
+    if (!Array.isArray(p.args) || p.args.length === 0) throw new TsrunError(`--process ${o.process}: args: must not be empty`);
+    if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw new TsrunError(`--process ${o.process}: cwd: must be an absolute path`);
+    return p;
+  }
+  if (!o.args.length) throw new TsrunError('exec: a command or --process is required');
+  const p: Process = JSON.parse(JSON.stringify(base ?? { cwd: '/' }));
+  p.args = o.args;
+  p.terminal = !!o.tty;
+  if (o.env?.length) p.env = [...(p.env ?? []), ...o.env];
+  if (o.cwd) p.cwd = o.cwd;
+  if (o.user) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(o.user);
+    if (!m) throw new TsrunError(`--user: expected <uid>[:<gid>], got ${JSON.stringify(o.user)}`);
+    p.user = { ...(p.user ?? {}), uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : p.user?.gid ?? 0 };
+  }
+  if (o.additionalGids?.length) {
+    const g = o.additionalGids.map((x) => {
+      if (!/^\d+$/.test(x)) throw new TsrunError(`--additional-gids: ${JSON.stringify(x)} is not a gid`);
+      return Number(x);
+    });
+    p.user = { ...(p.user ?? {}), additionalGids: g };
+  }
+  for (const c of o.cap ?? []) {
+    const name = c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`;
+    if (!CAPS.includes(name)) throw new TsrunError(`--cap: unknown capability ${JSON.stringify(c)}`);
+    const caps = (p.capabilities ??= {});
+    for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...new Set([...(caps[set] ?? []), name])];
+  }
+  if (o.noNewPrivs) p.noNewPrivileges = true;
+  if (!p.cwd.startsWith('/')) throw new TsrunError(`--cwd: must be an absolute path, got ${JSON.stringify(p.cwd)}`);
+  return p;
+}
+
+export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
+  const st = ctx.store.load(o.id);
+  const status = deriveStatus(ctx.store, st);
+  if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
+  if (status === 'paused' && !o.ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
+  const proc = execProcess(st.process, o);
+  if (proc.terminal || o.consoleSocket) throw new TsrunError('exec: terminals are not supported yet');
+  if (o.cgroup?.length) throw new TsrunError('exec: --cgroup is not supported yet');
+  if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
+
+  const nsJoin: { flag: number; path: string }[] = [];
+  for (const n of NS) {
+    const theirs = `/proc/${st.pid}/ns/${n}`;
+    let a: string;
+    try {
+      a = readlinkSync(theirs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && n === 'time') continue;
+      throw new TsrunError(`exec: container namespace ${theirs}`, { errno: (e as NodeJS.ErrnoException).code });
+    }
+    if (a !== readlinkSync(`/proc/self/ns/${n}`)) nsJoin.push({ flag: FLAG[n]!, path: theirs });
+  }
+  let lastCap = 40;
+  try {
+    lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  } catch {
+    /* default */
+  }
+  const plan = buildExecPlan(proc, nsJoin, st.cgroupPaths.map((p) => join(p, 'cgroup.procs')), lastCap,
+    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m));
+
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sys = (require('../sys') as typeof import('../sys')).loadSys();
+  if (!o.detach) sys.setSubreaper();
+  const sp = sys.spawn(encodePlan(plan), o.preserveFds ?? 0);
+  let pid = 0;
+  let reaped = false;
+  try {
+    const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
+    let pidfd = sp.pidfd;
+    for (;;) {
+      const n = sys.recv(sp.sock, pidfd, buf, -1);
+      if (n < 0) {
+        if (!reaped) {
+          sys.waitpid(sp.pid);
+          reaped = true;
+        }
+        throw new TsrunError(n === -10 ? 'exec: the process exited during setup' : 'exec: read from the stage', n === -10 ? {} : { errno: errnoName(n) });
+      }
+      const f = decodeFrame(buf, n);
+      if (f.type === M.ERROR) throw new TsrunError(f.payload.toString(), f.err ? { errno: errnoName(f.err) } : {});
+      if (f.type === M.DEBUG) ctx.log.debug(`stage: ${f.payload.toString()}`);
+      else if (f.type === M.WARN) ctx.log.warn(f.payload.toString());
+      else if (f.type === M.PID) {
+        pid = f.payload.readUInt32LE(0);
+        const np = sys.pidfdOpen(pid);
+        sys.waitpid(sp.pid);
+        reaped = true;
+        sys.close(pidfd);
+        pidfd = np;
+      } else if (f.type === M.READY) {
+        if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
+        sys.send(sp.sock, encodeFrame(M.GO));
+        sys.close(pidfd);
+        break;
+      } else {
+        throw new TsrunError(`exec: unexpected message ${f.type}`);
+      }
+    }
+  } catch (e) {
+    if (pid) {
+      try {
+        process.kill(pid, 9);
+      } catch {
+        /* gone */
+      }
+      if (!o.detach) await sys.waitpidAsync(pid);
+    }
+    if (!reaped) {
+      sys.pidfdSignal(sp.pidfd, 9);
+      sys.waitpid(sp.pid);
+    }
+    throw e;
+  } finally {
+    sys.close(sp.sock);
+  }
+  if (o.detach) return 0;
+  const handlers: [string, () => void][] = [];
+  for (const s of FORWARD) {
+    const h = () => {
+      try {
+        process.kill(pid, constants.signals[s]);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(s, h);
+    handlers.push([s, h]);
+  }
+  try {
+    const ws = await sys.waitpidAsync(pid);
+    if (ws < 0) throw new TsrunError(`wait for exec process ${pid}`, { errno: errnoName(ws) });
+    if ((ws & 0x7f) === 0) return (ws >> 8) & 0xff;
+    return 128 + (ws & 0x7f);
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
+  }
+}
