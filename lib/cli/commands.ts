@@ -118,6 +118,15 @@ export const commands: CommandDef[] = [
       { name: 'cgroup', type: 'array', desc: 'run the process in an (existing) sub-cgroup(s)' },
     ],
   },
+  {
+    name: 'events',
+    desc: 'display container events such as OOM notifications, cpu, memory, and IO usage statistics',
+    positionals: [id],
+    flags: [
+      { name: 'interval', type: 'string', default: '5s', desc: 'set the stats collection interval' },
+      { name: 'stats', type: 'boolean', desc: 'display the container\'s stats then exit' },
+    ],
+  },
   { name: 'pause', desc: 'pause suspends all processes inside the container', positionals: [id], flags: [] },
   { name: 'resume', desc: 'resumes all processes that have been previously paused', positionals: [id], flags: [] },
   {

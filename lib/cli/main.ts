@@ -130,6 +130,14 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       update(ctx, id, f as import('../runtime/update').UpdateFlags, stdin);
       return 0;
     }
+    case 'events': {
+      const { events } = await import('../runtime/events');
+      const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(f.interval));
+      if (!m) throw new TsrunError(`--interval: invalid duration ${JSON.stringify(f.interval)}`);
+      const secs = Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
+      events(ctx, id, !!f.stats, secs);
+      return 0;
+    }
     case 'spec': {
       const { writeSpec } = await import('../runtime/spec');
       writeSpec(f.bundle as string | undefined, !!f.rootless);

@@ -114,3 +114,27 @@ t.test('update: runc flags and --resources - (containerd)', async (t) => {
   const gone = sb.rt(['update', '--memory', '1m', id]);
   t.match(gone.stderr, /container does not exist/);
 });
+
+t.test('events --stats and the OOM event', async (t) => {
+  const { id, r } = created((c) => {
+    c.process.args = ['sh', '-c', 'sleep 0.5; x=$(head -c 67108864 /dev/zero | tr "\\0" a); sleep 1000'];
+    c.linux.resources = { memory: { limit: 16 << 20 }, pids: { limit: 20 } };
+  }, 'ev');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(sb.rt(['start', id]).status, 0);
+  const s = sb.rt(['events', '--stats', id]);
+  t.equal(s.status, 0, s.stderr);
+  const ev = JSON.parse(s.stdout);
+  t.equal(ev.type, 'stats');
+  t.equal(ev.id, id);
+  t.equal(ev.data.memory.usage.limit, 16 << 20);
+  t.equal(ev.data.pids.limit, 20);
+  t.ok(ev.data.pids.current >= 1);
+  t.ok(ev.data.cpu.usage.total > 0);
+  // the stream reports the OOM kill (here of the init shell itself, which holds the string)
+  const stream = sb.rt(['events', '--interval', '100ms', id], { timeout: 4000 });
+  const types = stream.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).type);
+  t.ok(types.includes('oom'), `an oom event: ${types.join(',')}`);
+  t.ok(types.includes('stats'));
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
