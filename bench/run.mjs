@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // tsrun vs runc vs crun, in one run, interleaved round by round.
 //   node bench/run.mjs [--rounds N] [--json FILE] [--runtimes tsrun,runc,crun]
-// Per round each runtime does one lifecycle (create, start, state, kill,
-// delete) of a busybox container, one `run` of /bin/true, and the waiting
+// Per round each runtime does one lifecycle (create, start, state, exec,
+// pause, resume, kill, delete) of a busybox container, one `run` of /bin/true, and the waiting
 // process (between create and start) is measured for RSS and PSS. Also the
 // bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
 // them for comparison across commits. Run as root.
@@ -70,6 +70,9 @@ async function worker(runtime, dir) {
       }
       res.state = rt('state', id);
       res.start = rt('start', id);
+      res.exec = rt('exec', id, '/bin/true');
+      res.pause = rt('pause', id);
+      res.resume = rt('resume', id);
       res.kill = rt('kill', id, 'KILL');
       // wait for stopped so that delete measures delete, not the kill's aftermath
       for (let i = 0; i < 500; i++) {
@@ -191,7 +194,7 @@ async function driver() {
     cleanup();
   }
 
-  const metrics = ['create', 'start', 'state', 'kill', 'delete', 'lifecycle', 'runTrue', 'waitRssKb', 'waitPssKb'];
+  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'waitRssKb', 'waitPssKb'];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);
@@ -214,7 +217,7 @@ async function driver() {
   }
   if (ts?.nodeFloor) {
     out.ratios['tsrun-minus-node-floor-ms'] = {};
-    for (const m of ['create', 'start', 'state', 'kill', 'delete']) {
+    for (const m of ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete']) {
       out.ratios['tsrun-minus-node-floor-ms'][m] = +(ts[m].median - ts.nodeFloor.median).toFixed(1);
     }
   }

@@ -156,6 +156,7 @@ export const commands: CommandDef[] = [
       { name: 'pids-limit', type: 'number', desc: 'maximum number of pids allowed in the container' },
     ],
   },
+  { name: 'features', desc: 'show the enabled features (runtime-spec features.md)', positionals: [], flags: [] },
   {
     name: 'spec',
     desc: 'create a new specification file',

@@ -138,6 +138,11 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       events(ctx, id, !!f.stats, secs);
       return 0;
     }
+    case 'features': {
+      const { features } = await import('../runtime/features');
+      writeStdout(JSON.stringify(features(VERSION), null, '    ') + '\n');
+      return 0;
+    }
     case 'spec': {
       const { writeSpec } = await import('../runtime/spec');
       writeSpec(f.bundle as string | undefined, !!f.rootless);

@@ -163,3 +163,12 @@ t.test('signals', async (t) => {
   t.throws(() => parseSignal('NOPE'), /unknown signal "NOPE"/);
   t.throws(() => parseSignal('99'), /unknown signal/);
 });
+
+t.test('features reports what is refused as not enabled', async (t) => {
+  const { features } = await import('../../lib/runtime/features');
+  const f = features('x') as { linux: { seccomp: { enabled: boolean }; namespaces: string[] }; ociVersionMax: string; hooks: string[] };
+  t.equal(f.linux.seccomp.enabled, false);
+  t.ok(f.linux.namespaces.includes('time'));
+  t.equal(f.ociVersionMax, '1.3.0');
+  t.equal(f.hooks.length, 6);
+});

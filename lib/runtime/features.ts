@@ -1,0 +1,32 @@
+// features: what this build supports, in the runtime-spec features.md shape.
+// Honest: what is refused today is reported as not enabled.
+import { CAPS, NAMESPACES } from '../spec/tables';
+
+const MOUNT_OPTIONS = [
+  'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime',
+  'nodev', 'nodiratime', 'noexec', 'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow',
+  'private', 'ratime', 'rbind', 'rdev', 'rdiratime', 'relatime', 'remount', 'rexec', 'rnoatime', 'rnodev',
+  'rnodiratime', 'rnoexec', 'rnorelatime', 'rnostrictatime', 'rnosuid', 'rnosymfollow', 'ro', 'rprivate',
+  'rrelatime', 'rro', 'rrw', 'rshared', 'rslave', 'rstrictatime', 'rsuid', 'rsymfollow', 'runbindable', 'rw',
+  'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
+];
+
+export function features(version: string): Record<string, unknown> {
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: '1.3.0',
+    hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
+    mountOptions: MOUNT_OPTIONS,
+    linux: {
+      namespaces: Object.keys(NAMESPACES),
+      capabilities: CAPS,
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: { 'io.github.tsrun.version': version },
+  };
+}
