@@ -4,7 +4,7 @@
 // settings unless process.json or the flags say otherwise.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { constants } from 'node:os';
+import { exitCode, forwardSignals } from './signals';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
@@ -36,7 +36,6 @@ const NS = ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time'] as cons
 const FLAG: Record<string, number> = {
   user: 0x10000000, ipc: 0x08000000, uts: 0x04000000, net: 0x40000000, pid: 0x20000000, mnt: 0x00020000, cgroup: 0x02000000, time: 0x80,
 };
-const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 function execProcess(base: Process | undefined, o: ExecOptions): Process {
   if (o.process) {
@@ -167,24 +166,12 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     sys.close(sp.sock);
   }
   if (o.detach) return 0;
-  const handlers: [string, () => void][] = [];
-  for (const s of FORWARD) {
-    const h = () => {
-      try {
-        process.kill(pid, constants.signals[s]);
-      } catch {
-        /* gone */
-      }
-    };
-    process.on(s, h);
-    handlers.push([s, h]);
-  }
+  const stopForwarding = forwardSignals(pid);
   try {
     const ws = await sys.waitpidAsync(pid);
     if (ws < 0) throw new TsrunError(`wait for exec process ${pid}`, { errno: errnoName(ws) });
-    if ((ws & 0x7f) === 0) return (ws >> 8) & 0xff;
-    return 128 + (ws & 0x7f);
+    return exitCode(ws);
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    stopForwarding();
   }
 }

@@ -3,7 +3,7 @@ import { TsrunError } from '../errors';
 import { create, type CreateOptions } from './create';
 import { destroy, start } from './lifecycle';
 import type { Context } from './context';
-import { constants } from 'node:os';
+import { exitCode, forwardSignals } from './signals';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -11,7 +11,6 @@ export interface RunOptions extends CreateOptions {
   noSubreaper?: boolean;
 }
 
-const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM', 'SIGPIPE'] as const;
 
 /** Returns the exit status for tsrun: the container's, 128+N for a signal. */
 export async function run(ctx: Context, o: RunOptions): Promise<number> {
@@ -32,18 +31,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   if (!o.noSubreaper) sys.setSubreaper();
   const { state } = create(ctx, o);
   const pid = state.pid;
-  const handlers: [string, () => void][] = [];
-  for (const s of FORWARD) {
-    const h = () => {
-      try {
-        process.kill(pid, constants.signals[s]);
-      } catch {
-        /* gone */
-      }
-    };
-    process.on(s, h);
-    handlers.push([s, h]);
-  }
+  const stopForwarding = forwardSignals(pid);
   let ws: number;
   try {
     const waiting = sys.waitpidAsync(pid);
@@ -60,12 +48,11 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
     }
     ws = await waiting;
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    stopForwarding();
   }
   if (!o.keep) cleanup(ctx, o.id);
   if (ws < 0) throw new TsrunError(`wait for container init ${pid} failed`);
-  if ((ws & 0x7f) === 0) return (ws >> 8) & 0xff;
-  return 128 + (ws & 0x7f);
+  return exitCode(ws);
 }
 
 function cleanup(ctx: Context, id: string): void {

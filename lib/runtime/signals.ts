@@ -26,3 +26,30 @@ export function signalName(n: number): string {
   for (const [k, v] of Object.entries(SIGNALS)) if (v === n) return k;
   return `signal ${n}`;
 }
+
+const FORWARDED = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'] as const;
+
+/** Relay the signals a foreground run/exec receives to pid; returns the undo. */
+export function forwardSignals(pid: number): () => void {
+  const handlers: [string, () => void][] = [];
+  for (const s of FORWARDED) {
+    const h = () => {
+      try {
+        process.kill(pid, SIGNALS[s]);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(s, h);
+    handlers.push([s, h]);
+  }
+  return () => {
+    for (const [s, h] of handlers) process.off(s, h);
+  };
+}
+
+/** A wait status as a shell reports it: the exit code, or 128+N for signal N. */
+export function exitCode(ws: number): number {
+  if ((ws & 0x7f) === 0) return (ws >> 8) & 0xff;
+  return 128 + (ws & 0x7f);
+}
