@@ -1,6 +1,6 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
 // alone. None of them loads koffi, ajv or the plan builder.
-import { closeSync, constants as fsc, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { TsrunError } from '../errors';
 import { destroyCgroups, cgroupPids } from '../cgroups';
 import { runHooks } from '../hooks';
@@ -81,14 +81,48 @@ export function kill(ctx: Context, id: string, signal: string | undefined, all: 
   }
 }
 
+/**
+ * Signal every process of the container. SIGKILL on v2 goes through
+ * cgroup.kill; otherwise the cgroup is frozen first so that nothing forks
+ * between reading cgroup.procs and signalling (runc's walk), then thawed.
+ */
 function signalAll(st: StoredState, sig: number): void {
-  const pids = cgroupPids(st.cgroupPaths);
-  for (const pid of pids) {
+  const v2kill = st.cgroupPaths.map((p) => `${p}/cgroup.kill`).find((f) => sig === 9 && existsSync(f));
+  if (v2kill) {
     try {
-      process.kill(pid, sig);
+      writeFileSync(v2kill, '1');
+      return;
     } catch {
-      /* already gone */
+      /* fall back to the walk */
     }
+  }
+  const freeze = st.freezer && !isPaused(st.freezer) ? st.freezer : undefined;
+  if (freeze) {
+    try {
+      setFrozen(freeze, true);
+    } catch {
+      /* signal unfrozen rather than not at all */
+    }
+  }
+  try {
+    for (const pid of cgroupPids(st.cgroupPaths)) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  } finally {
+    if (freeze) setFrozen(freeze, false);
+  }
+}
+
+function isPaused(freezer: string): boolean {
+  try {
+    const v = readFileSync(freezer, 'utf8').trim();
+    return v === 'FROZEN' || v === '1';
+  } catch {
+    return false;
   }
 }
 
