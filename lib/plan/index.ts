@@ -18,6 +18,8 @@ export interface PlanMount {
   destination: string;
   type: string;
   data: string;
+  /** an idmapped bind: the maps of a fresh user namespace, or an existing one by path */
+  idmap?: { recursive: boolean; uidMap: string; gidMap: string; usernsPath: string };
 }
 
 export interface PlanDevice {
@@ -245,8 +247,21 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     const type = m.type ?? (o.bind ? 'bind' : '');
     const bind = o.bind || type === 'bind';
     const dest = cleanDest(m.destination);
-    if (m.uidMappings?.length || m.gidMappings?.length) {
-      throw new TsrunError(`${where}: idmapped mounts (uidMappings/gidMappings) are not supported yet`);
+    const ownMaps = !!(m.uidMappings?.length || m.gidMappings?.length);
+    let idmap: PlanMount['idmap'];
+    if (o.idmap || ownMaps) {
+      if (!bind) throw new TsrunError(`${where}: idmapped mounts are only supported for bind mounts`);
+      if (ownMaps) {
+        idmap = { recursive: o.idmap === 2, uidMap: idMap(m.uidMappings) ?? '', gidMap: idMap(m.gidMappings) ?? '', usernsPath: '' };
+      } else if (newUser) {
+        idmap = { recursive: o.idmap === 2, uidMap: idMap(linux.uidMappings) ?? '', gidMap: idMap(linux.gidMappings) ?? '', usernsPath: '' };
+      } else {
+        const joined = nsJoin.find((j) => j.flag === NAMESPACES.user!.flag);
+        if (!joined) {
+          throw new TsrunError(`${where}: option ${o.idmap === 2 ? 'ridmap' : 'idmap'} without uidMappings/gidMappings needs a user namespace`);
+        }
+        idmap = { recursive: o.idmap === 2, uidMap: '', gidMap: '', usernsPath: joined.path };
+      }
     }
     if (type === 'cgroup' && !bind) {
       mounts.push(...expandCgroupMount(i, m, o.flags, facts, opts, cgroupNs));
@@ -269,7 +284,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     if (dest === '/dev' && type === 'tmpfs') extra |= TM.DEV;
     mounts.push({
       flags: o.flags, pflags: o.pflags, attrSet: o.attrSet, attrClr: o.attrClr, extra,
-      source, destination: dest, type, data: o.data.join(','),
+      source, destination: dest, type, data: o.data.join(','), ...(idmap ? { idmap } : {}),
     });
   }
 

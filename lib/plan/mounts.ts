@@ -52,10 +52,12 @@ export interface ParsedOptions {
   attrClr: number;
   data: string[];
   bind: boolean;
+  /** idmap / ridmap: 0 none, 1 this mount, 2 recursive */
+  idmap: 0 | 1 | 2;
 }
 
 export function parseMountOptions(options: string[] | undefined, where: string): ParsedOptions {
-  const r: ParsedOptions = { flags: 0, pflags: 0, attrSet: 0, attrClr: 0, data: [], bind: false };
+  const r: ParsedOptions = { flags: 0, pflags: 0, attrSet: 0, attrClr: 0, data: [], bind: false, idmap: 0 };
   for (const o of options ?? []) {
     if (o in SET) {
       r.flags |= SET[o]!;
@@ -74,7 +76,7 @@ export function parseMountOptions(options: string[] | undefined, where: string):
     } else if (o === 'defaults') {
       /* nothing */
     } else if (o === 'idmap' || o === 'ridmap') {
-      throw new TsrunError(`${where}: option ${o}: idmapped mounts are not supported yet`);
+      r.idmap = o === 'ridmap' ? 2 : Math.max(r.idmap, 1) as 1 | 2;
     } else if (o === '' || /[,\0]/.test(o)) {
       throw new TsrunError(`${where}: invalid mount option ${JSON.stringify(o)}`);
     } else {

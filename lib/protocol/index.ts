@@ -2,7 +2,7 @@
 // Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
 import type { LaunchPlan } from '../plan';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 const MAGIC = 0x50525354;
 
 export const T = {
@@ -11,7 +11,7 @@ export const T = {
   SYSCTL: 14, MOUNT: 15, DEVICE: 16, SYMLINK: 17, MASKED: 18, READONLY_PATH: 19, RLIMIT: 20, USER: 21,
   GROUPS: 22, CAPS: 23, NO_NEW_PRIVS: 24, CWD: 25, ARG: 26, ENV: 27, FIFO: 28, SYNC_HOOKS: 29,
   START_HOOK: 30, NEW_KEYRING: 31, DEV_SETUP: 32, USERNS_DEVICES: 33, SECCOMP: 34, PRESERVE_FDS: 35,
-  MKDIR: 36, DEBUG: 37,
+  MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38,
 } as const;
 
 export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8 } as const;
@@ -89,6 +89,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   for (const [k, v] of p.sysctl) w.rec(T.SYSCTL, k, v);
   for (const m of p.mounts) {
     w.rec(T.MOUNT, m.flags, m.pflags, m.attrSet, m.attrClr, m.extra, m.source, m.destination, m.type, m.data);
+    if (m.idmap) w.rec(T.MOUNT_IDMAP, m.idmap.recursive ? 1 : 0, m.idmap.uidMap, m.idmap.gidMap, m.idmap.usernsPath);
   }
   if (p.devSetup) w.rec(T.DEV_SETUP);
   if (p.usernsDevices) w.rec(T.USERNS_DEVICES);

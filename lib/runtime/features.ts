@@ -25,7 +25,7 @@ export function features(version: string): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: { 'io.github.tsrun.version': version },
   };

@@ -18,7 +18,7 @@ export interface Sys {
   mkfifo(path: string, mode: number): void;
 }
 
-export const ABI_VERSION = 1;
+import { ABI_VERSION } from '../protocol';
 
 /** Where the native build lives (next to lib/ in the package). */
 export function nativeDir(): string {

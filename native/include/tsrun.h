@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 1
+#define TSRUN_ABI_VERSION 2
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -49,6 +49,8 @@ enum tsrun_tag {
 	T_PRESERVE_FDS = 35,   /* u32 n */
 	T_MKDIR = 36,          /* u32 mode, str path (in container, created before mounts) */
 	T_DEBUG = 37,          /* empty: send timing/debug messages */
+	T_MOUNT_IDMAP = 38,    /* for the preceding T_MOUNT (a bind): u32 recursive, str uid_map,
+	                          str gid_map, str userns path ("" = a new userns with these maps) */
 };
 
 /* Mount kinds / extra flags in tsrun_mount_hdr.extra */

@@ -53,6 +53,20 @@
 #ifndef SYS_seccomp
 #define SYS_seccomp 317
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -101,6 +115,10 @@ struct mount_attr_s {
 struct mnt {
 	struct tsrun_mount_hdr h;
 	const char *src, *dst, *type, *data;
+	/* idmapped bind: maps or a userns path; tree = detached clone made by the stage */
+	int idmap, idmap_rec;
+	const char *id_uid, *id_gid, *id_userns;
+	int tree;
 };
 struct dev {
 	struct tsrun_device_hdr h;
@@ -519,6 +537,18 @@ static void parse_plan(const uint8_t *buf, size_t size)
 			m->dst = str_at(p, len, &o);
 			m->type = str_at(p, len, &o);
 			m->data = str_at(p, len, &o);
+			m->tree = -1;
+			break;
+		}
+		case T_MOUNT_IDMAP: {
+			if (P.nmounts == 0)
+				die(EINVAL, "launch plan: idmap without a mount");
+			struct mnt *m = &P.mounts[P.nmounts - 1];
+			m->idmap = 1;
+			m->idmap_rec = (int)u32_at(p, len, &o);
+			m->id_uid = str_at(p, len, &o);
+			m->id_gid = str_at(p, len, &o);
+			m->id_userns = str_at(p, len, &o);
 			break;
 		}
 		case T_DEVICE: {
@@ -645,7 +675,13 @@ static void do_mount(int idx, struct mnt *m)
 		die(ENOTDIR, "mounts[%d]: %s destination %s is not a directory", idx, m->type, m->dst);
 	const char *target = fdpath(fd);
 	unsigned long flags = m->h.flags;
-	if (m->h.extra & TM_BIND) {
+	if (m->tree >= 0) {
+		/* idmapped: the detached, already idmapped clone made by the stage */
+		if (syscall(SYS_move_mount, m->tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			die(errno, "mounts[%d]: attach idmapped %s on %s", idx, m->src, m->dst);
+		close(m->tree);
+		m->tree = -1;
+	} else if (m->h.extra & TM_BIND) {
 		if (mount(m->src, target, NULL, flags & (MS_BIND | MS_REC), NULL) < 0)
 			die(errno, "mounts[%d]: bind %s on %s", idx, m->src, m->dst);
 	} else {
@@ -1062,6 +1098,85 @@ static void join_namespaces(void)
 
 static void container_init(int waitfd, int fifofd);
 
+/* A user namespace with the given maps, for an idmapped mount: a child
+ * clone()d into it waits on a pipe while we write its maps and open its ns
+ * file, then exits. Returns the ns fd. */
+static int make_userns(int idx, const char *uid_map, const char *gid_map)
+{
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		die(errno, "mounts[%d]: idmap: pipe", idx);
+	pid_t h = (pid_t)syscall(SYS_clone, (unsigned long)CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (h < 0)
+		die(errno, "mounts[%d]: idmap: new user namespace", idx);
+	if (h == 0) {
+		char c;
+		close(pp[1]);
+		while (read(pp[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pp[0]);
+	char path[64];
+	int err = 0;
+	const char *what = "";
+	if (*uid_map) {
+		snprintf(path, sizeof path, "/proc/%d/uid_map", h);
+		if (write_file(path, uid_map, strlen(uid_map)) < 0)
+			err = errno, what = "uidMappings";
+	}
+	if (!err && *gid_map) {
+		snprintf(path, sizeof path, "/proc/%d/gid_map", h);
+		if (write_file(path, gid_map, strlen(gid_map)) < 0)
+			err = errno, what = "gidMappings";
+	}
+	int nsfd = -1;
+	if (!err) {
+		snprintf(path, sizeof path, "/proc/%d/ns/user", h);
+		nsfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (nsfd < 0)
+			err = errno, what = "open user namespace";
+	}
+	close(pp[1]);
+	while (waitpid(h, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (err)
+		die(err, "mounts[%d]: idmap: %s", idx, what);
+	return nsfd;
+}
+
+/* Idmapped binds are cloned from the source and given their idmapping here,
+ * before the init exists: mount_setattr(MOUNT_ATTR_IDMAP) needs privilege
+ * over the target user namespace, which the stage has and the init (inside
+ * the container's user namespace) does not. The init inherits the detached
+ * trees and attaches them with move_mount. */
+static void prepare_idmapped(void)
+{
+	for (int i = 0; i < P.nmounts; i++) {
+		struct mnt *m = &P.mounts[i];
+		if (!m->idmap)
+			continue;
+		unsigned int otf = OPEN_TREE_CLONE | O_CLOEXEC;
+		if (m->h.flags & MS_REC)
+			otf |= AT_RECURSIVE;
+		m->tree = (int)syscall(SYS_open_tree, AT_FDCWD, m->src, otf);
+		if (m->tree < 0)
+			die(errno, "mounts[%d]: bind %s on %s", i, m->src, m->dst);
+		int nsfd;
+		if (*m->id_userns) {
+			nsfd = open(m->id_userns, O_RDONLY | O_CLOEXEC);
+			if (nsfd < 0)
+				die(errno, "mounts[%d]: idmap: open %s", i, m->id_userns);
+		} else {
+			nsfd = make_userns(i, m->id_uid, m->id_gid);
+		}
+		struct mount_attr_s a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)nsfd};
+		if (syscall(SYS_mount_setattr, m->tree, "", AT_EMPTY_PATH | (m->idmap_rec ? AT_RECURSIVE : 0), &a, sizeof a) < 0)
+			die(errno, "mounts[%d]: idmap %s (the filesystem or kernel may not support idmapped mounts)", i, m->src);
+		close(nsfd);
+	}
+}
+
 static int stage_init(int argc, char **argv)
 {
 	if (argc < 4)
@@ -1121,6 +1236,7 @@ static int stage_init(int argc, char **argv)
 		if (P.timens && *P.timens && write_file("/proc/self/timens_offsets", P.timens, strlen(P.timens)) < 0)
 			die(errno, "write timens_offsets");
 	}
+	prepare_idmapped();
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0)
 		die(errno, "pipe");

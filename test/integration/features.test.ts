@@ -161,6 +161,62 @@ t.test('bind mounts of a directory and a file, read-only', async (t) => {
   t.notOk(existsSync(join(data, 'g')));
 });
 
+function idmapSource(name: string): string {
+  const fs = require('node:fs');
+  const d = join(sb.dir, name);
+  fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(join(d, 'a'), 'a');
+  fs.writeFileSync(join(d, 'b'), 'b');
+  fs.chownSync(join(d, 'b'), 1000, 1000);
+  return d;
+}
+
+t.test('idmap: a bind takes the container user namespace mapping', async (t) => {
+  const d = idmapSource('idmap-ns');
+  // the container root (host 100000) cannot create mount points in the host-owned rootfs
+  for (const m of ['m', 'plain']) require('node:fs').mkdirSync(join(sb.rootfs, m), { recursive: true });
+  const r = sh('stat -c %u:%g /m/a /m/b /plain/a; touch /m/new && stat -c %u:%g /m/new', (c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.mounts.push({ destination: '/m', type: 'bind', source: d, options: ['bind', 'idmap'] });
+    c.mounts.push({ destination: '/plain', type: 'bind', source: d, options: ['bind', 'ro'] });
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '0:0\n1000:1000\n65534:65534\n0:0\n', 'owners seen through the mapping; the plain bind shows overflow ids');
+  const st = require('node:fs').statSync(join(d, 'new'));
+  t.same([st.uid, st.gid], [0, 0], 'a file the container root creates is owned by host 0 on disk');
+});
+
+t.test('idmap: a mount with its own uidMappings/gidMappings, no user namespace', async (t) => {
+  const d = idmapSource('idmap-own');
+  const r = sh('stat -c %u:%g /m/a /m/b', (c) => {
+    c.mounts.push({
+      destination: '/m', type: 'bind', source: d, options: ['rbind', 'ro'],
+      uidMappings: [{ containerID: 0, hostID: 5000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 6000, size: 1 }],
+    } as Config['mounts'][0]);
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '5000:6000\n65534:65534\n', 'disk 0 shows as 5000:6000, an unmapped owner as the overflow id');
+});
+
+t.test('ridmap maps submounts too, idmap only the top', async (t) => {
+  const d = idmapSource('idmap-rec');
+  const sub = join(d, 'sub');
+  require('node:fs').mkdirSync(sub);
+  const { spawnSync } = require('node:child_process');
+  t.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', sub]).status, 0);
+  t.teardown(() => { spawnSync('umount', ['-l', sub]); });
+  require('node:fs').writeFileSync(join(sub, 's'), 's');
+  const maps = { uidMappings: [{ containerID: 0, hostID: 7000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 7000, size: 1 }] };
+  const r = sh('stat -c %u /r/a /r/sub/s /i/a /i/sub/s', (c) => {
+    c.mounts.push({ destination: '/r', type: 'bind', source: d, options: ['rbind', 'ridmap'], ...maps } as Config['mounts'][0]);
+    c.mounts.push({ destination: '/i', type: 'bind', source: d, options: ['rbind', 'idmap'], ...maps } as Config['mounts'][0]);
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '7000\n7000\n7000\n0\n');
+});
+
 t.test('masked and read-only paths; missing ones skipped', async (t) => {
   const r = sh('cat /proc/timer_list | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>&1 | grep -o Read-only', (c) => {
     c.linux.maskedPaths!.push('/does/not/exist');
