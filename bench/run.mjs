@@ -2,7 +2,8 @@
 // tsrun vs runc vs crun, in one run, interleaved round by round.
 //   node bench/run.mjs [--rounds N] [--json FILE] [--runtimes tsrun,runc,crun]
 // Per round each runtime does one lifecycle (create, start, state, exec,
-// pause, resume, kill, delete) of a busybox container, one `run` of /bin/true, and the waiting
+// pause, resume, kill, delete) of a busybox container, one `run` of /bin/true,
+// one `run` of /bin/true with 30 more mounts (mounts30Cost = the difference), and the waiting
 // process (between create and start) is measured for RSS and PSS. Also the
 // bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
 // them for comparison across commits. Run as root.
@@ -86,6 +87,11 @@ async function worker(runtime, dir) {
       const r = spawnSync(bin, ['--root', root, 'run', '--bundle', join(dir, 'bundle-true'), rid], { env, stdio: ['ignore', devnull, errFd] });
       res.runTrue = now() - t0;
       if (r.status !== 0) throw new Error(`${runtime} run: ${lastErr()}`);
+      const t2 = now();
+      const r30 = spawnSync(bin, ['--root', root, 'run', '--bundle', join(dir, 'bundle-mounts'), `${id}-m30`], { env, stdio: ['ignore', devnull, errFd] });
+      res.runMounts30 = now() - t2;
+      if (r30.status !== 0) throw new Error(`${runtime} run (30 mounts): ${lastErr()}`);
+      res.mounts30Cost = res.runMounts30 - res.runTrue;
       if (runtime === 'tsrun') {
         const t1 = now();
         spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
@@ -126,6 +132,16 @@ function makeBundles(dir) {
   const bt = join(dir, 'bundle-true');
   spawnSync('mkdir', ['-p', bt]);
   writeFileSync(join(bt, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/t` } }));
+  // /bin/true with 30 more mounts: 15 tmpfs (with data options), 10 binds
+  // of directories (5 read-only: bind + remount), 5 binds of files
+  const bm = join(dir, 'bundle-mounts');
+  spawnSync('mkdir', ['-p', join(bm, 'src')]);
+  writeFileSync(join(bm, 'src', 'file'), 'x');
+  const extra = [];
+  for (let i = 0; i < 15; i++) extra.push({ destination: `/mnt/t${i}`, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1m', 'mode=0755'] });
+  for (let i = 0; i < 10; i++) extra.push({ destination: `/mnt/b${i}`, type: 'bind', source: join(bm, 'src'), options: ['rbind', i < 5 ? 'ro' : 'rw'] });
+  for (let i = 0; i < 5; i++) extra.push({ destination: `/mnt/f${i}`, type: 'bind', source: join(bm, 'src', 'file'), options: ['bind', 'ro'] });
+  writeFileSync(join(bm, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, mounts: [...cfg.mounts, ...extra], linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/m` } }));
 }
 
 function startWorker(runtime, dir) {
@@ -194,7 +210,7 @@ async function driver() {
     cleanup();
   }
 
-  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'waitRssKb', 'waitPssKb'];
+  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'waitRssKb', 'waitPssKb'];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);

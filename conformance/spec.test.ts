@@ -4,6 +4,7 @@
 //   RUNTIME=runc npx tap conformance/    (runc: must pass too, proving the checks honest)
 // Prints a pass/fail table per spec section at the end.
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, defaultConfig, runtimeName, sleepMs, type Config } from '../test/lib/harness';
@@ -316,3 +317,216 @@ check('config-linux.md#rootfs-mount-propagation', 'mounts made in the container 
   t.equal(r.stdout.trim(), 'mounted', r.stderr);
   t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), 'the host sees no mount');
 });
+
+// ---------------------------------------------------------------- mounts ---
+// Every option of config.md's mount table, observed in the container's
+// /proc/self/mountinfo (per-mount options, superblock options, optional
+// propagation fields). One container mounts a tmpfs per option.
+
+interface MountLine { mnt: string; opts: string[]; optional: string[]; fstype: string; sopts: string[] }
+function parseMountinfo(text: string): Map<string, MountLine> {
+  const out = new Map<string, MountLine>();
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0) continue;
+    out.set(f[4]!, { mnt: f[4]!, opts: f[5]!.split(','), optional: f.slice(6, sep), fstype: f[sep + 1]!, sopts: (f[sep + 3] ?? '').split(',') });
+  }
+  return out;
+}
+
+const OPTION_CASES: { opts: string[]; want: (m: MountLine) => boolean; desc: string }[] = [
+  { opts: ['ro'], want: (m) => m.opts.includes('ro'), desc: 'ro' },
+  { opts: ['ro', 'rw'], want: (m) => m.opts.includes('rw'), desc: 'rw after ro' },
+  { opts: ['nosuid'], want: (m) => m.opts.includes('nosuid'), desc: 'nosuid' },
+  { opts: ['nosuid', 'suid'], want: (m) => !m.opts.includes('nosuid'), desc: 'suid after nosuid' },
+  { opts: ['nodev'], want: (m) => m.opts.includes('nodev'), desc: 'nodev' },
+  { opts: ['nodev', 'dev'], want: (m) => !m.opts.includes('nodev'), desc: 'dev after nodev' },
+  { opts: ['noexec'], want: (m) => m.opts.includes('noexec'), desc: 'noexec' },
+  { opts: ['noexec', 'exec'], want: (m) => !m.opts.includes('noexec'), desc: 'exec after noexec' },
+  { opts: ['sync'], want: (m) => m.sopts.includes('sync'), desc: 'sync (superblock)' },
+  { opts: ['sync', 'async'], want: (m) => !m.sopts.includes('sync'), desc: 'async after sync' },
+  { opts: ['dirsync'], want: (m) => m.sopts.includes('dirsync'), desc: 'dirsync (superblock)' },
+  { opts: ['noatime'], want: (m) => m.opts.includes('noatime'), desc: 'noatime' },
+  { opts: ['noatime', 'atime'], want: (m) => !m.opts.includes('noatime'), desc: 'atime after noatime' },
+  { opts: ['nodiratime'], want: (m) => m.opts.includes('nodiratime'), desc: 'nodiratime' },
+  { opts: ['nodiratime', 'diratime'], want: (m) => !m.opts.includes('nodiratime'), desc: 'diratime after nodiratime' },
+  { opts: ['relatime'], want: (m) => m.opts.includes('relatime'), desc: 'relatime' },
+  { opts: ['strictatime'], want: (m) => !m.opts.includes('relatime') && !m.opts.includes('noatime'), desc: 'strictatime' },
+  { opts: ['lazytime'], want: (m) => m.sopts.includes('lazytime'), desc: 'lazytime (superblock)' },
+  { opts: ['size=1m', 'mode=0710'], want: (m) => m.sopts.includes('size=1024k') && m.sopts.includes('mode=710'), desc: 'filesystem data passed through (tmpfs size, mode)' },
+];
+
+let optionMounts: Map<string, MountLine> | undefined;
+function optionRun(t: Test): Map<string, MountLine> {
+  if (optionMounts) return optionMounts;
+  const r = inside('cat /proc/self/mountinfo', (c) => {
+    OPTION_CASES.forEach((oc, i) => c.mounts.push({ destination: `/opt${i}`, type: 'tmpfs', source: 'tmpfs', options: oc.opts }));
+  });
+  t.equal(r.status, 0, r.stderr);
+  optionMounts = parseMountinfo(r.stdout);
+  return optionMounts;
+}
+
+OPTION_CASES.forEach((oc, i) => {
+  check('config.md#mounts', `mount option ${oc.desc}`, (t) => {
+    const m = optionRun(t).get(`/opt${i}`);
+    t.ok(m, `/opt${i} is mounted`);
+    if (m) t.ok(oc.want(m), `${oc.opts.join(',')} -> ${m.opts.join(',')} | ${m.sopts.join(',')}`);
+  });
+});
+
+/** A host directory with a tmpfs submount, for recursive options (unmounted at teardown). */
+let recSrc: string | undefined;
+function recursiveSource(): string {
+  if (recSrc) return recSrc;
+  const d = join(sb.dir, 'conf-rec');
+  mkdirSync(join(d, 'sub'), { recursive: true });
+  const r = spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', join(d, 'sub')]);
+  if (r.status !== 0) throw new Error('cannot mount a tmpfs for the recursive cases');
+  t.teardown(() => { spawnSync('umount', ['-l', join(d, 'sub')]); });
+  recSrc = d;
+  return d;
+}
+
+const RECURSIVE_CASES: [string, (m: MountLine) => boolean][] = [
+  ['rro', (m) => m.opts.includes('ro')],
+  ['rnosuid', (m) => m.opts.includes('nosuid')],
+  ['rnodev', (m) => m.opts.includes('nodev')],
+  ['rnoexec', (m) => m.opts.includes('noexec')],
+  ['rnoatime', (m) => m.opts.includes('noatime')],
+  ['rnodiratime', (m) => m.opts.includes('nodiratime')],
+  ['rstrictatime', (m) => !m.opts.includes('relatime') && !m.opts.includes('noatime')],
+  ['rnosymfollow', (m) => m.opts.includes('nosymfollow')],
+];
+for (const [opt, want] of RECURSIVE_CASES) {
+  check('config.md#mounts', `recursive option ${opt} applies to the bind and its submounts`, (t) => {
+    const d = recursiveSource();
+    const r = inside('cat /proc/self/mountinfo', (c) => {
+      c.mounts.push({ destination: '/rec', type: 'bind', source: d, options: ['rbind', opt] });
+    });
+    t.equal(r.status, 0, r.stderr);
+    const mi = parseMountinfo(r.stdout);
+    for (const p of ['/rec', '/rec/sub']) {
+      const m = mi.get(p);
+      t.ok(m && want(m), `${p}: ${m?.opts.join(',')}`);
+    }
+  });
+}
+
+check('config.md#mounts', 'rbind takes submounts along, bind does not', (t) => {
+  const d = recursiveSource();
+  const r = inside('cat /proc/self/mountinfo', (c) => {
+    c.mounts.push({ destination: '/rb', type: 'bind', source: d, options: ['rbind'] });
+    c.mounts.push({ destination: '/b', type: 'bind', source: d, options: ['bind'] });
+  });
+  const mi = parseMountinfo(r.stdout);
+  t.ok(mi.has('/rb/sub'), 'rbind: submount present');
+  t.notOk(mi.has('/b/sub'), 'bind: no submount');
+});
+
+check('config.md#mounts', 'a read-only bind is bound then remounted: ro applies to the bind only, not the source', (t) => {
+  const d = join(sb.dir, 'conf-robind');
+  mkdirSync(d, { recursive: true });
+  const r = inside('cat /proc/self/mountinfo', (c) => {
+    c.mounts.push({ destination: '/ro', type: 'bind', source: d, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+  });
+  const m = parseMountinfo(r.stdout).get('/ro');
+  t.ok(m, 'mounted');
+  for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.ok(m?.opts.includes(o), o);
+  writeFileSync(join(d, 'still-writable'), 'x');
+  t.ok(existsSync(join(d, 'still-writable')), 'the host source stays writable');
+});
+
+check('config.md#mounts', 'bind of a single file creates a file mount point', (t) => {
+  const f = join(sb.dir, 'conf-file');
+  writeFileSync(f, 'file-content\n');
+  const r = inside('cat /newdir/thefile; [ -f /newdir/thefile ] && echo isfile', (c) => {
+    c.mounts.push({ destination: '/newdir/thefile', type: 'bind', source: f, options: ['bind'] });
+  });
+  t.equal(r.stdout, 'file-content\nisfile\n', r.stderr);
+});
+
+const PROPAGATION_CASES: [string, (m: MountLine) => boolean][] = [
+  ['shared', (m) => m.optional.some((o) => o.startsWith('shared:'))],
+  ['private', (m) => m.optional.length === 0],
+  ['unbindable', (m) => m.optional.includes('unbindable')],
+];
+for (const [opt, want] of PROPAGATION_CASES) {
+  check('config.md#mounts', `propagation option ${opt} on a mount`, (t) => {
+    const r = inside('cat /proc/self/mountinfo', (c) => {
+      c.mounts.push({ destination: '/pm', type: 'tmpfs', source: 'tmpfs', options: [opt] });
+    });
+    t.equal(r.status, 0, r.stderr);
+    const m = parseMountinfo(r.stdout).get('/pm');
+    t.ok(m && want(m), `optional fields: ${m?.optional.join(' ')}`);
+  });
+}
+
+/**
+ * A host directory that is a shared mount (its own bind), for propagation
+ * seen from the host. The container gets it with `rshared`/`rslave`/`rprivate`
+ * and rootfsPropagation to match; CAP_SYS_ADMIN lets it mount under it.
+ */
+function sharedHostDir(name: string): string {
+  const d = join(sb.dir, name);
+  mkdirSync(d, { recursive: true });
+  spawnSync('mount', ['--bind', d, d]);
+  spawnSync('mount', ['--make-shared', d]);
+  t.teardown(() => { spawnSync('umount', ['-R', '-l', d]); });
+  return d;
+}
+function hostMounts(): Map<string, MountLine> {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+const ADMIN = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] };
+
+check('config-linux.md#rootfs-mount-propagation', 'rshared: a mount the container makes under a shared bind reaches the host', (t) => {
+  const d = sharedHostDir('conf-rshared');
+  mkdirSync(join(d, 'in'));
+  const r = inside('mount -t tmpfs tmpfs /sh/in && echo mounted', (c) => {
+    c.mounts.push({ destination: '/sh', type: 'bind', source: d, options: ['rbind', 'rshared'] });
+    c.linux.rootfsPropagation = 'rshared';
+    c.process.capabilities = ADMIN;
+  });
+  t.equal(r.stdout.trim(), 'mounted', r.stderr);
+  t.equal(hostMounts().get(join(d, 'in'))?.fstype, 'tmpfs', 'the host sees the tmpfs');
+  spawnSync('umount', ['-l', join(d, 'in')]);
+});
+
+for (const prop of ['rslave', 'rprivate']) {
+  check('config-linux.md#rootfs-mount-propagation', `${prop}: a mount the container makes does not reach the host`, (t) => {
+    const d = sharedHostDir(`conf-${prop}`);
+    mkdirSync(join(d, 'in'));
+    const r = inside('mount -t tmpfs tmpfs /sh/in && echo mounted', (c) => {
+      c.mounts.push({ destination: '/sh', type: 'bind', source: d, options: ['rbind', prop] });
+      c.linux.rootfsPropagation = prop;
+      c.process.capabilities = ADMIN;
+    });
+    t.equal(r.stdout.trim(), 'mounted', r.stderr);
+    t.notOk(hostMounts().has(join(d, 'in')), 'the host sees nothing');
+  });
+}
+
+for (const [prop, seen] of [['rslave', true], ['rprivate', false]] as const) {
+  check('config-linux.md#rootfs-mount-propagation', `${prop}: a host mount made after start is ${seen ? '' : 'not '}seen in the container`, (t) => {
+    const d = sharedHostDir(`conf-${prop}-in`);
+    mkdirSync(join(d, 'late'));
+    const go = join(sb.dir, `conf-go-${prop}`);
+    mkdirSync(go);
+    const c = defaultConfig(['sh', '-c', 'while [ ! -e /go-dir/go ]; do sleep 0.05; done; grep -c " /sh/late " /proc/self/mountinfo > /go-dir/out; true']);
+    c.mounts.push({ destination: '/sh', type: 'bind', source: d, options: ['rbind', prop] });
+    c.mounts.push({ destination: '/go-dir', type: 'bind', source: go, options: ['rbind'] });
+    c.linux.rootfsPropagation = prop;
+    const id = sb.id();
+    t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+    t.equal(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', join(d, 'late')]).status, 0);
+    t.equal(sb.rt(['start', id]).status, 0);
+    writeFileSync(join(go, 'go'), '');
+    t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
+    spawnSync('umount', ['-l', join(d, 'late')]);
+    t.equal(sb.rt(['delete', id]).status, 0);
+    const out = join(go, 'out');
+    t.equal(readFileSync(out, 'utf8').trim(), seen ? '1' : '0');
+  });
+}

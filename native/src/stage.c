@@ -877,10 +877,67 @@ static void mask_and_readonly(void)
 	close(r);
 }
 
+/* The mount that holds the rootfs, made private when it is shared: the
+ * rootfs bind below would otherwise join its peer group (and propagate to
+ * the host), and pivot_root refuses a shared parent. Found by the mount id
+ * statx reports, matched in mountinfo. */
+static void rootfs_parent_private(void)
+{
+	uint8_t stx[256];
+	memset(stx, 0, sizeof stx);
+	if (syscall(SYS_statx, AT_FDCWD, P.rootfs, 0, 0x1000 /* STATX_MNT_ID */, stx) < 0)
+		die(errno, "statx rootfs %s", P.rootfs);
+	uint32_t mask;
+	uint64_t mnt_id;
+	memcpy(&mask, stx, 4);
+	memcpy(&mnt_id, stx + 0x90, 8);
+	if (!(mask & 0x1000))
+		return;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		die(errno, "open /proc/self/mountinfo");
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], opt[4096];
+		unsigned long long id;
+		int n = 0;
+		if (sscanf(line, "%llu %*u %*u:%*u %*s %4095s %*s%n", &id, mp, &n) < 2 || id != mnt_id)
+			continue;
+		/* optional fields up to " - " */
+		char *rest = line + n, *end = strstr(rest, " - ");
+		size_t ol = end ? (size_t)(end - rest) : 0;
+		if (ol >= sizeof opt)
+			ol = sizeof opt - 1;
+		memcpy(opt, rest, ol);
+		opt[ol] = 0;
+		if (!strstr(opt, "shared:"))
+			break;
+		/* unescape \ooo */
+		char *w = mp;
+		for (char *r = mp; *r; r++) {
+			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] && r[3]) {
+				*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+				r += 3;
+			} else {
+				*w++ = *r;
+			}
+		}
+		*w = 0;
+		if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
+			die(errno, "make the mount holding the rootfs (%s) private", mp);
+		break;
+	}
+	free(line);
+	fclose(f);
+}
+
 static void setup_rootfs(void)
 {
 	if (mount(NULL, "/", NULL, P.propagation, NULL) < 0)
 		die(errno, "set propagation of / in the container mount namespace");
+	if ((P.propagation & MS_SHARED) || !(P.propagation & MS_REC))
+		rootfs_parent_private();
 	if (mount(P.rootfs, P.rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die(errno, "bind rootfs %s onto itself", P.rootfs);
 	rootfd = open(P.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

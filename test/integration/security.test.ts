@@ -2,6 +2,7 @@
 // crafted to make the runtime touch a host path. Each attack must be refused
 // or stay inside the rootfs, leave the host path untouched and leak nothing.
 import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, defaultConfig, makeRootfs, type Config } from '../lib/harness';
@@ -140,4 +141,64 @@ t.test('CVE-2019-5736: the waiting init runs from a sealed memfd, not a host bin
   }
   t.match(err, /ETXTBSY|EPERM|EACCES/, `write refused: ${err}`);
   t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+t.test('CVE-2021-30465: a mount destination swapped for a symlink to a host dir while mounting stays in the rootfs', async (t) => {
+  const { rootfs, host } = trap();
+  const race = join(rootfs, 'race');
+  mkdirSync(join(race, 'd-dir'), { recursive: true });
+  symlinkSync(host, join(race, 'd-link'));
+  // A second process flips /race/d between a real directory and a symlink to
+  // the host directory as fast as it can, for as long as the containers start.
+  const racer = spawn(process.execPath, ['-e', `
+    const fs = require('fs'); const r = ${JSON.stringify(race)};
+    for (;;) {
+      try { fs.renameSync(r + '/d-dir', r + '/d'); fs.renameSync(r + '/d', r + '/d-dir'); } catch {}
+      try { fs.renameSync(r + '/d-link', r + '/d'); fs.renameSync(r + '/d', r + '/d-link'); } catch {}
+    }`], { stdio: 'ignore' });
+  t.teardown(() => { racer.kill('SIGKILL'); });
+  const c = defaultConfig(['true']);
+  for (let i = 0; i < 10; i++) c.mounts.push({ destination: `/race/d/m${i}`, type: 'tmpfs', source: 'tmpfs' });
+  c.mounts.push({ destination: '/race/d/bind', type: 'bind', source: join(sb.dir, 'state'), options: ['rbind', 'ro'] });
+  let ok = 0;
+  let refused = 0;
+  for (let i = 0; i < 15; i++) {
+    const r = runIn(rootfs, JSON.parse(JSON.stringify(c)));
+    if (r.status === 0) ok++;
+    else {
+      refused++;
+      t.match(r.stderr, /^tsrun: mounts\[\d+\]: .*\n$/, 'a failure is one clear line');
+    }
+  }
+  racer.kill('SIGKILL');
+  t.comment(`${ok} started, ${refused} refused while racing`);
+  t.ok(ok + refused === 15);
+  hostUntouched(t, host);
+  t.same(sb.leaks(), []);
+});
+
+t.test('CVE-2025-31133: /dev/null replaced by a symlink to a procfs file is refused for masking', async (t) => {
+  const before = readFileSync('/proc/sys/kernel/core_pattern', 'utf8');
+  for (const [kind, plant] of [
+    ['symlink to /proc/sys/kernel/core_pattern', (p: string) => symlinkSync('/proc/sys/kernel/core_pattern', p)],
+    ['a regular file', (p: string) => writeFileSync(p, '')],
+  ] as const) {
+    const { rootfs, host } = trap();
+    // /dev is a directory the container controls (a bind, so no default
+    // devices are made in it): its null is what masking would find
+    const evilDev = join(sb.dir, `evil-dev-${n}`);
+    mkdirSync(evilDev);
+    plant(join(evilDev, 'null'));
+    const c = defaultConfig(['sh', '-c', 'echo "|/bin/evil" > /proc/sys/kernel/core_pattern']);
+    c.mounts = c.mounts.filter((m) => !m.destination.startsWith('/dev'));
+    c.mounts.push({ destination: '/dev', type: 'bind', source: evilDev, options: ['rbind'] });
+    c.linux.maskedPaths = ['/proc/timer_list', '/proc/keys'];
+    c.linux.readonlyPaths = ['/proc/sys'];
+    const r = runIn(rootfs, c);
+    t.not(r.status, 0, `${kind}: refused`);
+    t.match(r.stderr, /^tsrun: \/dev\/null is not the null device \(char 1:3\): refusing to mask with it: EPERM\n$/, kind);
+    hostUntouched(t, host);
+  }
+  t.equal(readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), before, 'core_pattern untouched');
+  t.same(sb.leaks(), []);
 });
