@@ -269,6 +269,11 @@ check('config-linux.md#default-devices', 'default devices exist with the right t
   t.equal(r.stdout, '/dev/null 1:3\n/dev/zero 1:5\n/dev/full 1:7\n/dev/random 1:8\n/dev/urandom 1:9\n/dev/tty 5:0\n');
 });
 
+check('config-linux.md#default-devices', '/dev/ptmx, /dev/fd and the stdio links; /dev/pts is a new devpts instance with ptmxmode', (t) => {
+  const r = inside('for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; stat -c "%a %t:%T" /dev/pts/ptmx; ls /dev/pts | wc -l');
+  t.equal(r.stdout, 'pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n666 5:2\n1\n', r.stderr);
+});
+
 check('config-linux.md#devices', 'linux.devices are created with type, numbers and mode', (t) => {
   const r = inside('stat -c "%F %t:%T %a %u %g" /dev/fuse-like', (c) => {
     c.linux.devices = [{ type: 'c', path: '/dev/fuse-like', major: 1, minor: 5, fileMode: 0o640, uid: 0, gid: 5 }];
@@ -293,7 +298,6 @@ check('config-linux.md#readonly-paths', 'read-only paths cannot be written', (t)
 check('config-linux.md#sysctl', 'sysctl values set in the container', (t) => {
   const r = inside('cat /proc/sys/net/ipv4/ip_forward', (c) => {
     c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-    c.linux.readonlyPaths = [];
   });
   t.equal(r.stdout.trim(), '1');
 });

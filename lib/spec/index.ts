@@ -1,7 +1,7 @@
 // Load config.json: parse (errors name the file and position), validate with
 // the ajv validator generated at build time (errors name the JSON path and the
 // rule), then the semantic checks the schema cannot express. Reads only.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
 import type { Spec } from './types';
@@ -156,7 +156,48 @@ export function checkSpec(spec: Spec, warn: Warn): void {
   if (linux.seccomp) {
     throw new TsrunError('config.json: linux.seccomp: seccomp profiles are not supported yet');
   }
+  const nss = linux.namespaces ?? [];
   for (const k of Object.keys(linux.sysctl ?? {})) {
     if (k.includes('/') || k.includes('..')) throw new TsrunError(`config.json: linux.sysctl: invalid key ${JSON.stringify(k)}`);
+    const why = sysctlRefusal(k, nss, spec.hostname !== undefined);
+    if (why) throw new TsrunError(`config.json: linux.sysctl: ${why}`);
+  }
+}
+
+const IPC_SYSCTLS = new Set([
+  'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax',
+  'kernel.shmmni', 'kernel.shm_rmid_forced',
+]);
+
+/**
+ * runc's rule: a sysctl is written only where it cannot touch the host, in
+ * a namespace of the container's own. Returns why not, or undefined.
+ */
+function sysctlRefusal(k: string, nss: { type: string; path?: string }[], hasHostname: boolean): string | undefined {
+  const ns = (t: string) => nss.find((n) => n.type === t);
+  if (IPC_SYSCTLS.has(k) || k.startsWith('fs.mqueue.')) {
+    return ns('ipc') ? undefined : `sysctl "${k}" is not allowed in the hosts ipc namespace`;
+  }
+  if (k.startsWith('net.')) {
+    const n = ns('network');
+    if (!n) return `sysctl "${k}" is not allowed in the hosts network namespace`;
+    if (n.path && sameFile(n.path, '/proc/self/ns/net')) return `sysctl "${k}" is not allowed in the hosts network namespace`;
+    return undefined;
+  }
+  if (ns('uts')) {
+    if (k === 'kernel.domainname') return undefined;
+    if (k === 'kernel.hostname' && hasHostname) return `sysctl "${k}" is not allowed as it conflicts with the OCI "hostname" field`;
+    if (k === 'kernel.hostname') return undefined;
+  }
+  return `sysctl "${k}" is not in a separate kernel namespace`;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
   }
 }

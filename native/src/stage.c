@@ -33,6 +33,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -824,6 +825,30 @@ static int open_devnull_verified(void)
 	return fd;
 }
 
+/* sysctls go through the container's /proc/sys, verified to be procfs and
+ * walked without symlinks or mount crossings: a rootfs cannot redirect the
+ * writes to another file. Before readonlyPaths, which usually hold /proc/sys. */
+static void write_sysctls(void)
+{
+	if (!P.nsysctl)
+		return;
+	int dfd = openat2_in_root(AT_FDCWD, "/proc/sys", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (dfd < 0)
+		die(errno, "sysctl: open /proc/sys");
+	struct statfs sf;
+	if (fstatfs(dfd, &sf) < 0 || sf.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */)
+		die(EXDEV, "sysctl: /proc/sys in the container is not procfs");
+	for (int i = 0; i < P.nsysctl; i++) {
+		int fd = openat2_in_root(dfd, P.sysctl_k[i], O_WRONLY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+		if (fd < 0)
+			die(errno, "sysctl %s", P.sysctl_k[i]);
+		if (write(fd, P.sysctl_v[i], strlen(P.sysctl_v[i])) < 0)
+			die(errno, "sysctl %s=%s", P.sysctl_k[i], P.sysctl_v[i]);
+		close(fd);
+	}
+	close(dfd);
+}
+
 static void mask_and_readonly(void)
 {
 	int r = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1363,6 +1388,7 @@ static void container_init(int waitfd, int fifofd)
 	}
 	if (P.ns_new & CLONE_NEWNS) {
 		pivot();
+		write_sysctls();
 		mask_and_readonly();
 		if (P.root_readonly) {
 			struct statvfs sv;
@@ -1372,22 +1398,14 @@ static void container_init(int waitfd, int fifofd)
 			if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
 				die(errno, "remount / read-only");
 		}
+	} else {
+		write_sysctls();
 	}
 	debugf("rootfs done");
 	if (P.has_hostname && sethostname(P.hostname, strlen(P.hostname)) < 0)
 		die(errno, "sethostname %s", P.hostname);
 	if (P.has_domainname && setdomainname(P.domainname, strlen(P.domainname)) < 0)
 		die(errno, "setdomainname %s", P.domainname);
-	for (int i = 0; i < P.nsysctl; i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "/proc/sys/%s", P.sysctl_k[i]);
-		int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			die(errno, "sysctl %s", P.sysctl_k[i]);
-		if (write(fd, P.sysctl_v[i], strlen(P.sysctl_v[i])) < 0)
-			die(errno, "sysctl %s=%s", P.sysctl_k[i], P.sysctl_v[i]);
-		close(fd);
-	}
 	if (P.new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, P.keyring) < 0 &&
 	    errno != ENOSYS && errno != EACCES && errno != EPERM)
 		die(errno, "join session keyring %s", P.keyring);

@@ -229,7 +229,6 @@ t.test('masked and read-only paths; missing ones skipped', async (t) => {
 t.test('sysctl and oomScoreAdj', async (t) => {
   const r = sh('cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/oom_score_adj', (c) => {
     c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-    c.linux.readonlyPaths = [];
     c.process.oomScoreAdj = 123;
   });
   t.equal(r.status, 0, r.stderr);

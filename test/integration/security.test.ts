@@ -202,3 +202,20 @@ t.test('CVE-2025-31133: /dev/null replaced by a symlink to a procfs file is refu
   t.equal(readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), before, 'core_pattern untouched');
   t.same(sb.leaks(), []);
 });
+
+t.test('sysctl writes go to procfs only: a rootfs /proc/sys symlink (no proc mount) is refused', async (t) => {
+  const { rootfs, host } = trap();
+  mkdirSync(join(host, 'net', 'ipv4'), { recursive: true });
+  writeFileSync(join(host, 'net', 'ipv4', 'ip_forward'), 'host-file\n');
+  symlinkSync(host, join(rootfs, 'proc', 'sys'));
+  const c = defaultConfig(['true']);
+  c.mounts = c.mounts.filter((m) => m.type !== 'proc');
+  c.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  c.linux.maskedPaths = [];
+  c.linux.readonlyPaths = [];
+  const r = runIn(rootfs, c);
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: sysctl: open \/proc\/sys: ELOOP\n$/);
+  t.equal(readFileSync(join(host, 'net', 'ipv4', 'ip_forward'), 'utf8'), 'host-file\n', 'the file behind the link is untouched');
+  t.same(sb.leaks(), []);
+});
