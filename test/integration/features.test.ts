@@ -171,6 +171,17 @@ function idmapSource(name: string): string {
   return d;
 }
 
+t.test('in a user namespace, devices are bind-mounted from the host (mknod is not allowed there)', async (t) => {
+  const r = sh('stat -c "%n %F %t:%T" /dev/null /dev/zero /dev/kmsg; echo x > /dev/null && echo writable; grep -c " /dev/null " /proc/self/mountinfo', (c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.devices = [{ type: 'c', path: '/dev/kmsg', major: 1, minor: 11, fileMode: 0o644, uid: 0, gid: 0 }];
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, '/dev/null character special file 1:3\n/dev/zero character special file 1:5\n/dev/kmsg character special file 1:b\nwritable\n1\n');
+});
+
 t.test('idmap: a bind takes the container user namespace mapping', async (t) => {
   const d = idmapSource('idmap-ns');
   // the container root (host 100000) cannot create mount points in the host-owned rootfs
