@@ -355,3 +355,11 @@ t.test('state JSON matches the state schema', async (t) => {
   t.ok(v(st), JSON.stringify(v.errors));
   t.equal(sb.rt(['delete', id]).status, 0);
 });
+
+t.test('--no-pivot: the rootfs is moved onto / and chrooted (for ramfs roots)', async (t) => {
+  const c = defaultConfig(['sh', '-c', 'echo $(hostname) $(id -u); ls /bin/busybox; [ -d /proc/1 ] && echo proc']);
+  const id = sb.id();
+  const r = sb.rt(['run', '--no-pivot', '--bundle', sb.bundle(c), id]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'tsrun-test 0\n/bin/busybox\nproc\n');
+});
