@@ -70,6 +70,8 @@ export interface LaunchPlan {
   keyring?: string;
   preserveFds: number;
   debug: boolean;
+  /** a pty for the process: master to the console socket, or to the runtime when socket is "" */
+  terminal?: PlanTerminal;
 }
 
 export interface HostFacts {
@@ -83,6 +85,20 @@ export interface HostFacts {
   hierarchies: Hierarchy[];
 }
 
+export interface PlanTerminal {
+  socket: string;
+  /** bind the pty onto /dev/console (the container's init, not exec) */
+  console: boolean;
+  rows: number;
+  cols: number;
+}
+
+/** process.terminal -> the plan's pty: where the master goes and the initial size. */
+export function planTerminal(p: Process, socket: string, console: boolean): PlanTerminal | undefined {
+  if (!p.terminal) return undefined;
+  return { socket, console, rows: p.consoleSize?.height ?? 0, cols: p.consoleSize?.width ?? 0 };
+}
+
 export interface PlanOptions {
   id: string;
   bundle: string;
@@ -94,6 +110,8 @@ export interface PlanOptions {
   /** container cgroup dirs per hierarchy (same order as hierarchies) */
   cgroupPaths: string[];
   debug?: boolean;
+  /** console socket path, "" to send the master to tsrun; unset: no terminal */
+  consoleSocket?: string;
   warn(msg: string): void;
 }
 
@@ -212,13 +230,14 @@ export function processPart(p: Process, lastCap: number, warn: (m: string) => vo
  */
 export function buildExecPlan(
   p: Process, nsJoin: { flag: number; path: string }[], cgroupProcs: string[], lastCap: number,
-  preserveFds: number, debug: boolean, warn: (m: string) => void,
+  preserveFds: number, debug: boolean, warn: (m: string) => void, consoleSocket?: string,
 ): LaunchPlan {
   return {
     rootfs: '/', rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
     sysctl: [], mounts: [], devSetup: false, usernsDevices: false, devices: [], symlinks: [], masked: [], readonly: [],
     ...processPart(p, lastCap, warn),
     syncHooks: false, startHooks: [], preserveFds, debug,
+    terminal: consoleSocket !== undefined ? planTerminal(p, consoleSocket, false) : undefined,
   };
 }
 
@@ -346,6 +365,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     keyring: opts.noNewKeyring ? undefined : `_ses.${opts.id}`,
     preserveFds: opts.preserveFds,
     debug: !!opts.debug,
+    terminal: opts.consoleSocket !== undefined ? planTerminal(p, opts.consoleSocket, true) : undefined,
   };
 }
 

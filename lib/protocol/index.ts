@@ -2,7 +2,7 @@
 // Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
 import type { LaunchPlan } from '../plan';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 const MAGIC = 0x50525354;
 
 export const T = {
@@ -11,10 +11,10 @@ export const T = {
   SYSCTL: 14, MOUNT: 15, DEVICE: 16, SYMLINK: 17, MASKED: 18, READONLY_PATH: 19, RLIMIT: 20, USER: 21,
   GROUPS: 22, CAPS: 23, NO_NEW_PRIVS: 24, CWD: 25, ARG: 26, ENV: 27, FIFO: 28, SYNC_HOOKS: 29,
   START_HOOK: 30, NEW_KEYRING: 31, DEV_SETUP: 32, USERNS_DEVICES: 33, SECCOMP: 34, PRESERVE_FDS: 35,
-  MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38,
+  MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38, TERMINAL: 39,
 } as const;
 
-export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8 } as const;
+export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8, PTY: 9 } as const;
 export const MSG_MAX = 8192;
 export const MSG_HDR = 16;
 
@@ -116,6 +116,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   }
   if (p.keyring) w.rec(T.NEW_KEYRING, p.keyring);
   if (p.preserveFds) w.rec(T.PRESERVE_FDS, p.preserveFds);
+  if (p.terminal) w.rec(T.TERMINAL, p.terminal.console ? 1 : 0, p.terminal.rows, p.terminal.cols, p.terminal.socket);
   if (p.debug) w.rec(T.DEBUG);
   return w.done();
 }

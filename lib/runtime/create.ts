@@ -22,11 +22,26 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** run in the foreground: a terminal's master comes back to us (masterFd) */
+  terminalRelay?: boolean;
 }
 
 export interface Created {
   state: StoredState;
   sys: Sys;
+  /** the pty master when the runtime relays the terminal itself; else -1 */
+  masterFd: number;
+}
+
+/** runc's rules for process.terminal and --console-socket; the plan's socket ("" = to us). */
+export function terminalSocket(terminal: boolean | undefined, consoleSocket: string | undefined, relay: boolean): string | undefined {
+  if (consoleSocket !== undefined && consoleSocket !== '') {
+    if (!terminal) throw new TsrunError('cannot use console socket if tsrun will not detach or allocate tty');
+    return resolve(consoleSocket);
+  }
+  if (!terminal) return undefined;
+  if (!relay) throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
+  return '';
 }
 
 function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
@@ -49,12 +64,12 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const t0 = performance.now();
   const timing = (what: string) => ctx.log.debug(`create: ${what} at ${(performance.now() - t0).toFixed(1)} ms`);
   validateId(o.id);
-  if (o.consoleSocket) throw new TsrunError('--console-socket: terminals are not supported yet');
   if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
   const bundle = resolve(o.bundle);
   if (!isDir(bundle)) throw new TsrunError(`bundle ${bundle}: not a directory`);
   const spec = loadSpec(bundle, loadValidator());
   checkSpec(spec, (m) => ctx.log.warn(m));
+  const consoleSocket = terminalSocket(spec.process?.terminal, o.consoleSocket, !!o.terminalRelay);
   timing('config validated');
   if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
   const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
@@ -68,6 +83,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   let initPidfd = -1;
   let initPid = 0;
   let sock = -1;
+  let masterFd = -1;
   try {
     const cg = planCgroups(spec.linux?.cgroupsPath, o.id);
     createCgroups(cg);
@@ -89,7 +105,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     const plan = buildPlan(spec, {
       id: o.id, bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
       preserveFds: o.preserveFds ?? 0, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
-      debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m),
+      debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket,
     }, hostFacts(cg.hierarchies));
     const bytes = encodePlan(plan);
     timing(`plan built (${bytes.length} bytes)`);
@@ -125,7 +141,11 @@ export function create(ctx: Context, o: CreateOptions): Created {
     const stateFor = (status: 'creating' | 'created') =>
       JSON.stringify(ociState(store, { ...st, pid: initPid }, status));
     for (;;) {
-      const n = sys.recv(sock, pidfd, buf, -1);
+      const { n, fd } = sys.recv(sock, pidfd, buf, -1);
+      if (fd >= 0) {
+        if (n > 0 && buf.readUInt32LE(0) === M.PTY && masterFd < 0) masterFd = fd;
+        else sys.close(fd);
+      }
       if (n === -10 /* ECHILD */) {
         if (!stageReaped && pidfd === sp.pidfd) {
           const ws = sys.waitpid(stagePid);
@@ -161,6 +181,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
         timing('create hooks done');
       } else if (f.type === M.READY) {
         break;
+      } else if (f.type === M.PTY) {
+        if (masterFd < 0) throw new TsrunError('terminal: no pty master came with the message');
       } else {
         throw new TsrunError(`unexpected message ${f.type} from container init`);
       }
@@ -177,9 +199,10 @@ export function create(ctx: Context, o: CreateOptions): Created {
     sock = -1;
     sys.close(initPidfd);
     timing('ready');
-    return { state: st, sys };
+    return { state: st, sys, masterFd };
   } catch (e) {
     if (sock >= 0) sys?.close(sock);
+    if (masterFd >= 0) sys?.close(masterFd);
     for (const u of undo.reverse()) {
       try {
         u();

@@ -5,6 +5,8 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
+import { startRelay } from './tty';
+import { terminalSocket } from './create';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
@@ -48,6 +50,7 @@ function execProcess(base: Process | undefined, o: ExecOptions): Process {
     if (!p || typeof p !== 'object') throw new TsrunError(`--process ${o.process}: not a process object`);
     if (!Array.isArray(p.args) || p.args.length === 0) throw new TsrunError(`--process ${o.process}: args: must not be empty`);
     if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw new TsrunError(`--process ${o.process}: cwd: must be an absolute path`);
+    if (o.tty) p.terminal = true;
     return p;
   }
   if (!o.args.length) throw new TsrunError('exec: a command or --process is required');
@@ -85,7 +88,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
   if (status === 'paused' && !o.ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
   const proc = execProcess(st.process, o);
-  if (proc.terminal || o.consoleSocket) throw new TsrunError('exec: terminals are not supported yet');
+  const consoleSocket = terminalSocket(proc.terminal, o.consoleSocket, !o.detach);
   if (o.cgroup?.length) throw new TsrunError('exec: --cgroup is not supported yet');
   if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
 
@@ -108,7 +111,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     /* default */
   }
   const plan = buildExecPlan(proc, nsJoin, st.cgroupPaths.map((p) => join(p, 'cgroup.procs')), lastCap,
-    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m));
+    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();
@@ -116,11 +119,16 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   const sp = sys.spawn(encodePlan(plan), o.preserveFds ?? 0);
   let pid = 0;
   let reaped = false;
+  let masterFd = -1;
   try {
     const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
     let pidfd = sp.pidfd;
     for (;;) {
-      const n = sys.recv(sp.sock, pidfd, buf, -1);
+      const { n, fd } = sys.recv(sp.sock, pidfd, buf, -1);
+      if (fd >= 0) {
+        if (n > 0 && buf.readUInt32LE(0) === M.PTY && masterFd < 0) masterFd = fd;
+        else sys.close(fd);
+      }
       if (n < 0) {
         if (!reaped) {
           sys.waitpid(sp.pid);
@@ -139,6 +147,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
         reaped = true;
         sys.close(pidfd);
         pidfd = np;
+      } else if (f.type === M.PTY) {
+        if (masterFd < 0) throw new TsrunError('exec: terminal: no pty master came with the message');
       } else if (f.type === M.READY) {
         if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
         sys.send(sp.sock, encodeFrame(M.GO));
@@ -149,6 +159,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       }
     }
   } catch (e) {
+    if (masterFd >= 0) sys.close(masterFd);
     if (pid) {
       try {
         process.kill(pid, 9);
@@ -166,9 +177,12 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     sys.close(sp.sock);
   }
   if (o.detach) return 0;
-  const stopForwarding = forwardSignals(pid);
+  const stopForwarding = forwardSignals(pid, masterFd >= 0);
   try {
-    const ws = await sys.waitpidAsync(pid);
+    const waiting = sys.waitpidAsync(pid);
+    const relay = masterFd >= 0 ? startRelay(sys, masterFd, pid) : undefined;
+    const ws = await waiting;
+    await relay?.done;
     if (ws < 0) throw new TsrunError(`wait for exec process ${pid}`, { errno: errnoName(ws) });
     return exitCode(ws);
   } finally {

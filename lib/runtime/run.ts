@@ -4,6 +4,7 @@ import { create, type CreateOptions } from './create';
 import { destroy, start } from './lifecycle';
 import type { Context } from './context';
 import { exitCode, forwardSignals } from './signals';
+import { startRelay, type Relay } from './tty';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -29,13 +30,15 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();
   if (!o.noSubreaper) sys.setSubreaper();
-  const { state } = create(ctx, o);
+  const { state, masterFd } = create(ctx, { ...o, terminalRelay: true });
   const pid = state.pid;
-  const stopForwarding = forwardSignals(pid);
+  const stopForwarding = forwardSignals(pid, masterFd >= 0);
   let ws: number;
+  let relay: Relay | undefined;
   try {
     const waiting = sys.waitpidAsync(pid);
     try {
+      if (masterFd >= 0) relay = startRelay(sys, masterFd, pid);
       start(ctx, o.id);
     } catch (e) {
       try {
@@ -44,9 +47,11 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
         /* gone */
       }
       await waiting;
+      await relay?.done;
       throw e;
     }
     ws = await waiting;
+    await relay?.done;
   } finally {
     stopForwarding();
   }

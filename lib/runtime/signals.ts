@@ -29,10 +29,15 @@ export function signalName(n: number): string {
 
 const FORWARDED = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'] as const;
 
-/** Relay the signals a foreground run/exec receives to pid; returns the undo. */
-export function forwardSignals(pid: number): () => void {
+/**
+ * Relay the signals a foreground run/exec receives to pid; returns the undo.
+ * With a terminal, SIGWINCH resizes the pty instead (the kernel tells the
+ * container's foreground process group).
+ */
+export function forwardSignals(pid: number, terminal = false): () => void {
   const handlers: [string, () => void][] = [];
   for (const s of FORWARDED) {
+    if (terminal && s === 'SIGWINCH') continue;
     const h = () => {
       try {
         process.kill(pid, SIGNALS[s]);

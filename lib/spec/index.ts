@@ -150,9 +150,6 @@ export function checkSpec(spec: Spec, warn: Warn): void {
       if (!h.path.startsWith('/')) throw new TsrunError(`config.json: hooks.${k}[${i}].path: must be absolute, got ${JSON.stringify(h.path)}`);
     }
   }
-  if (p.terminal) {
-    throw new TsrunError('config.json: process.terminal: terminals are not supported yet (set "terminal": false)');
-  }
   if (linux.seccomp) {
     throw new TsrunError('config.json: linux.seccomp: seccomp profiles are not supported yet');
   }

@@ -6,7 +6,8 @@ import { TsrunError, errnoName } from '../errors';
 export interface Sys {
   stagePath: string;
   spawn(plan: Buffer, preserveFds: number): { sock: number; pidfd: number; pid: number };
-  recv(sock: number, pidfd: number, buf: Buffer, timeoutMs: number): number;
+  /** a message's length (or -errno); fd: a descriptor sent with it, else -1 */
+  recv(sock: number, pidfd: number, buf: Buffer, timeoutMs: number): { n: number; fd: number };
   send(sock: number, buf: Buffer): void;
   waitpid(pid: number): number;
   waitpidAsync(pid: number): Promise<number>;
@@ -16,6 +17,12 @@ export interface Sys {
   setSubreaper(): void;
   close(fd: number): void;
   mkfifo(path: string, mode: number): void;
+  /** raw mode on a tty; returns what restores it, or undefined if fd is no tty */
+  ttyRaw(fd: number): Buffer | undefined;
+  ttyRestore(fd: number, saved: Buffer): void;
+  winsizeCopy(from: number, to: number): void;
+  /** relay in -> master -> out until the pty hangs up or pidfd's process exits */
+  relay(master: number, input: number, output: number, pidfd: number): Promise<void>;
 }
 
 import { ABI_VERSION } from '../protocol';
@@ -42,7 +49,11 @@ export function loadSys(): Sys {
   const abi = lib.func('int tsrun_abi_version(void)')();
   if (abi !== ABI_VERSION) throw new TsrunError(`native ABI ${abi} does not match ${ABI_VERSION}: rebuild with "npm run build"`);
   const spawn = lib.func('int tsrun_spawn(const char *stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)');
-  const recv = lib.func('int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout)');
+  const recv = lib.func('int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout, _Out_ int *fd)');
+  const ttyRaw = lib.func('int tsrun_tty_raw(int fd, _Out_ uint8_t *saved, int len)');
+  const ttyRestore = lib.func('int tsrun_tty_restore(int fd, const uint8_t *saved)');
+  const winsizeCopy = lib.func('int tsrun_winsize_copy(int from, int to)');
+  const relay = lib.func('int tsrun_relay(int master, int in, int out, int pidfd)');
   const send = lib.func('int tsrun_send(int sock, const uint8_t *buf, int len)');
   const waitpid = lib.func('int tsrun_waitpid(int pid)');
   const pidfdOpen = lib.func('int tsrun_pidfd_open(int pid)');
@@ -66,7 +77,24 @@ export function loadSys(): Sys {
       return { sock: out[0]!, pidfd: out[1]!, pid: out[2]! };
     },
     recv(sock, pidfd, buf, timeoutMs) {
-      return recv(sock, pidfd, buf, buf.length, timeoutMs);
+      const fd = new Int32Array(1);
+      const n = recv(sock, pidfd, buf, buf.length, timeoutMs, fd);
+      return { n, fd: fd[0]! };
+    },
+    ttyRaw(fd) {
+      const saved = Buffer.alloc(256);
+      return ttyRaw(fd, saved, saved.length) < 0 ? undefined : saved;
+    },
+    ttyRestore(fd, saved) {
+      ttyRestore(fd, saved);
+    },
+    winsizeCopy(from, to) {
+      winsizeCopy(from, to);
+    },
+    relay(master, input, output, pidfd) {
+      return new Promise((resolve, reject) => {
+        relay.async(master, input, output, pidfd, (e: Error | null) => (e ? reject(e) : resolve()));
+      });
     },
     send(sock, buf) {
       const r = send(sock, buf, buf.length);

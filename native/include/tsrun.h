@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 2
+#define TSRUN_ABI_VERSION 3
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -51,7 +51,11 @@ enum tsrun_tag {
 	T_DEBUG = 37,          /* empty: send timing/debug messages */
 	T_MOUNT_IDMAP = 38,    /* for the preceding T_MOUNT (a bind): u32 recursive, str uid_map,
 	                          str gid_map, str userns path ("" = a new userns with these maps) */
+	T_TERMINAL = 39,       /* u32 flags (TT_*), u32 rows, u32 cols, str console socket path
+	                          ("" = send the pty master to the runtime as M_PTY) */
 };
+
+#define TT_CONSOLE 0x1     /* bind the pty onto /dev/console (create/run, not exec) */
 
 /* Mount kinds / extra flags in tsrun_mount_hdr.extra */
 #define TM_BIND 0x1        /* a bind mount (source is a host path) */
@@ -90,6 +94,7 @@ enum tsrun_msg {
 	M_ERROR = 6,      /* any -> runtime: errno in err, payload = context */
 	M_DEBUG = 7,      /* any -> runtime: a debug line */
 	M_WARN = 8,       /* any -> runtime: a warning line */
+	M_PTY = 9,        /* init -> runtime: the pty master, as SCM_RIGHTS */
 };
 
 struct tsrun_msg_hdr {

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "../include/tsrun.h"
@@ -176,10 +178,12 @@ out:
 
 /* Wait for a message on SOCK or the death of the process behind PIDFD.
  * Returns the message length (header included), -ECHILD when the process
- * died with nothing to read, -ETIMEDOUT, or -errno. */
-int tsrun_recv(int sock, int pidfd, uint8_t *buf, int cap, int timeout_ms)
+ * died with nothing to read, -ETIMEDOUT, or -errno. A file descriptor sent
+ * with the message (SCM_RIGHTS) lands in *FD_OUT (else -1). */
+int tsrun_recv(int sock, int pidfd, uint8_t *buf, int cap, int timeout_ms, int *fd_out)
 {
 	struct pollfd p[2] = {{.fd = sock, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+	*fd_out = -1;
 	for (;;) {
 		int r = poll(p, pidfd >= 0 ? 2 : 1, timeout_ms);
 		if (r < 0 && errno == EINTR)
@@ -189,21 +193,124 @@ int tsrun_recv(int sock, int pidfd, uint8_t *buf, int cap, int timeout_ms)
 		if (r == 0)
 			return -ETIMEDOUT;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = recv(sock, buf, (size_t)cap, MSG_DONTWAIT);
+			char cbuf[CMSG_SPACE(sizeof(int))];
+			struct iovec iov = {.iov_base = buf, .iov_len = (size_t)cap};
+			struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+			ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			if (n < 0)
 				return -errno;
-			if (n == 0 && pidfd >= 0 && !(p[1].revents & POLLIN)) {
-				/* every writer is gone; report it as a death */
-				return -ECHILD;
-			}
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+				if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+					memcpy(fd_out, CMSG_DATA(c), sizeof(int));
 			if (n == 0)
-				return -ECHILD;
+				return -ECHILD; /* every writer is gone: report it as a death */
 			return (int)n;
 		}
 		if (p[1].revents & POLLIN)
 			return -ECHILD;
+	}
+}
+
+/* --------------------------------------------------------- terminals --- */
+
+/* Put FD (the caller's tty) in raw mode; its old settings go to SAVED. */
+int tsrun_tty_raw(int fd, uint8_t *saved, int len)
+{
+	struct termios t;
+	if ((size_t)len < sizeof t)
+		return -EINVAL;
+	if (tcgetattr(fd, &t) < 0)
+		return -errno;
+	memcpy(saved, &t, sizeof t);
+	cfmakeraw(&t);
+	t.c_oflag &= ~(tcflag_t)OPOST;
+	if (tcsetattr(fd, TCSANOW, &t) < 0)
+		return -errno;
+	return 0;
+}
+
+int tsrun_tty_restore(int fd, const uint8_t *saved)
+{
+	struct termios t;
+	memcpy(&t, saved, sizeof t);
+	return tcsetattr(fd, TCSANOW, &t) < 0 ? -errno : 0;
+}
+
+/* Copy the window size of FROM (the caller's tty) to TO (the pty master). */
+int tsrun_winsize_copy(int from, int to)
+{
+	struct winsize ws;
+	if (ioctl(from, TIOCGWINSZ, &ws) < 0)
+		return -errno;
+	return ioctl(to, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+static int write_all(int fd, const char *b, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			poll(&p, 1, -1);
+			continue;
+		}
+		if (w < 0)
+			return -errno;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Relay IN -> MASTER and MASTER -> OUT until the pty hangs up (every slave
+ * closed) or the process behind PIDFD exits (then what is left is drained).
+ * Blocking: lib/sys runs it on a worker thread. */
+int tsrun_relay(int master, int in, int out, int pidfd)
+{
+	char b[16384];
+	int in_open = in >= 0;
+	for (;;) {
+		struct pollfd p[3] = {{.fd = master, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}, {.fd = in_open ? in : -1, .events = POLLIN}};
+		int r = poll(p, 3, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(master, b, sizeof b);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0)
+				return 0; /* EIO: no slave left */
+			if (write_all(out, b, (size_t)n) < 0)
+				return 0;
+			continue;
+		}
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(in, b, sizeof b);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0)
+				in_open = 0;
+			else if (write_all(master, b, (size_t)n) < 0)
+				return 0;
+			continue;
+		}
+		if (p[1].revents & POLLIN) {
+			/* the process is gone: drain what it wrote, then stop */
+			for (;;) {
+				struct pollfd q = {.fd = master, .events = POLLIN};
+				if (poll(&q, 1, 50) <= 0)
+					return 0;
+				ssize_t n = read(master, b, sizeof b);
+				if (n <= 0 || write_all(out, b, (size_t)n) < 0)
+					return 0;
+			}
+		}
 	}
 }
 

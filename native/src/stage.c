@@ -33,6 +33,9 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <sys/un.h>
+#include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,7 +194,12 @@ static struct {
 	const uint8_t *seccomp;
 	uint32_t seccomp_len, seccomp_flags;
 	uint32_t preserve;
+	int terminal;
+	uint32_t term_flags, rows, cols;
+	const char *console_path;
 } P;
+
+static int console_sock = -1;
 
 static int syncfd = -1;
 
@@ -211,6 +219,25 @@ static void send_msg(uint32_t type, int err, const char *payload, size_t len)
 		memcpy(buf + sizeof h, payload, len);
 	while (send(syncfd, buf, sizeof h + len, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
+}
+
+/* Send FD with SCM_RIGHTS over SOCK, DATA as the bytes that carry it. */
+static int send_fd(int sock, int fd, const void *data, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
 }
 
 /* Report an error with its errno and context, then die. After the runtime has
@@ -629,6 +656,13 @@ static void parse_plan(const uint8_t *buf, size_t size)
 			P.seccomp_len = len - o;
 			if (P.seccomp_len % 8)
 				die(EINVAL, "launch plan: bad seccomp program");
+			break;
+		case T_TERMINAL:
+			P.terminal = 1;
+			P.term_flags = u32_at(p, len, &o);
+			P.rows = u32_at(p, len, &o);
+			P.cols = u32_at(p, len, &o);
+			P.console_path = str_at(p, len, &o);
 			break;
 		case T_PRESERVE_FDS: P.preserve = u32_at(p, len, &o); break;
 		case T_DEBUG: P.debug = 1; break;
@@ -1180,6 +1214,80 @@ static void join_namespaces(void)
 
 static void container_init(int waitfd, int fifofd);
 
+/* The console socket is a host path: connect before the init enters the
+ * container's mount namespace. */
+static void connect_console(void)
+{
+	if (!P.terminal || !*P.console_path)
+		return;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(P.console_path) >= sizeof a.sun_path)
+		die(ENAMETOOLONG, "--console-socket %s", P.console_path);
+	strcpy(a.sun_path, P.console_path);
+	console_sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (console_sock < 0)
+		die(errno, "--console-socket: socket");
+	if (connect(console_sock, (struct sockaddr *)&a, sizeof a) < 0)
+		die(errno, "--console-socket: connect %s", P.console_path);
+}
+
+/* A pty from the container's own devpts: the master goes to the console
+ * socket (or the runtime), the peer, opened from the master and never by
+ * path, becomes /dev/console (CVE-2025-52565), the controlling terminal and
+ * stdio. */
+static void setup_terminal(int make_console)
+{
+	int ptmx = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (ptmx < 0)
+		die(errno, "terminal: open /dev/ptmx");
+	struct stat st;
+	if (fstat(ptmx, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
+		die(EPERM, "terminal: /dev/ptmx is not the pty multiplexer (char 5:2)");
+	int unlock = 0;
+	if (ioctl(ptmx, TIOCSPTLCK, &unlock) < 0)
+		die(errno, "terminal: unlock the pty");
+	int peer = ioctl(ptmx, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (peer < 0)
+		die(errno, "terminal: open the pty peer");
+	if (P.rows || P.cols) {
+		struct winsize ws = {.ws_row = (unsigned short)P.rows, .ws_col = (unsigned short)P.cols};
+		if (ioctl(peer, TIOCSWINSZ, &ws) < 0)
+			die(errno, "terminal: set consoleSize");
+	}
+	if (make_console) {
+		int r = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (r < 0)
+			die(errno, "open /");
+		int c = mkpath_in_root(r, "/dev/console", 1, 0666, 1);
+		if (c < 0)
+			die(errno, "terminal: create /dev/console");
+		if (mount(fdpath(peer), fdpath(c), NULL, MS_BIND, NULL) < 0)
+			die(errno, "terminal: bind the pty onto /dev/console");
+		close(c);
+		close(r);
+	}
+	if (console_sock >= 0) {
+		if (send_fd(console_sock, ptmx, "/dev/ptmx", 9) < 0)
+			die(errno, "--console-socket: send the pty master");
+		close(console_sock);
+		console_sock = -1;
+	} else {
+		struct tsrun_msg_hdr h = {.type = M_PTY};
+		if (send_fd(syncfd, ptmx, &h, sizeof h) < 0)
+			die(errno, "terminal: send the pty master");
+	}
+	close(ptmx);
+	if (setsid() < 0)
+		die(errno, "terminal: setsid");
+	if (ioctl(peer, TIOCSCTTY, 0) < 0)
+		die(errno, "terminal: set the controlling terminal");
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(peer, fd) < 0)
+			die(errno, "terminal: dup the pty to fd %d", fd);
+	if (peer > 2)
+		close(peer);
+}
+
 /* A user namespace with the given maps, for an idmapped mount: a child
  * clone()d into it waits on a pipe while we write its maps and open its ns
  * file, then exits. Returns the ns fd. */
@@ -1311,6 +1419,7 @@ static int stage_init(int argc, char **argv)
 		if (write_file(P.cgroup_procs[i], b, (size_t)n) < 0)
 			die(errno, "join cgroup %s", P.cgroup_procs[i]);
 	}
+	connect_console(); /* a host path: before joining a mount namespace */
 	join_namespaces();
 	if (P.ns_new & CLONE_NEWTIME) {
 		if (unshare(CLONE_NEWTIME) < 0)
@@ -1388,6 +1497,8 @@ static void container_init(int waitfd, int fifofd)
 	}
 	if (P.ns_new & CLONE_NEWNS) {
 		pivot();
+		if (P.terminal)
+			setup_terminal(P.term_flags & TT_CONSOLE);
 		write_sysctls();
 		mask_and_readonly();
 		if (P.root_readonly) {
@@ -1399,6 +1510,8 @@ static void container_init(int waitfd, int fifofd)
 				die(errno, "remount / read-only");
 		}
 	} else {
+		if (P.terminal)
+			setup_terminal(0);
 		write_sysctls();
 	}
 	debugf("rootfs done");

@@ -100,7 +100,8 @@ t.test('refusals: one clear line, nothing left', async (t) => {
     [['exec', '--process', join(sb.dir, 'missing.json'), id], /--process .*missing\.json: ENOENT/],
     [['exec', '--cwd', 'tmp', id, 'true'], /--cwd: must be an absolute path/],
     [['exec', '--user', 'bob', id, 'true'], /--user: expected <uid>\[:<gid>\]/],
-    [['exec', '-t', id, 'sh'], /terminals are not supported yet/],
+    [['exec', '-t', '-d', id, 'sh'], /cannot allocate tty if tsrun will detach without setting console socket/],
+    [['exec', '--console-socket', join(sb.dir, 'c.sock'), id, 'sh'], /cannot use console socket if tsrun will not detach or allocate tty/],
   ];
   for (const [args, re] of cases) {
     const r = sb.rt(args);

@@ -1,0 +1,31 @@
+// Foreground terminals: when run/exec have a terminal but no console socket,
+// tsrun holds the pty master and relays between the caller's stdio and it,
+// as runc does: the caller's tty goes raw (restored afterwards), its window
+// size follows SIGWINCH. The copying itself is a native loop on a worker
+// thread (lib/sys relay), so Node's event loop stays free for signals.
+import { isatty } from 'node:tty';
+import type { Sys } from '../sys';
+
+export interface Relay {
+  /** resolves when the pty hung up or the process exited and its output is drained */
+  done: Promise<void>;
+}
+
+export function startRelay(sys: Sys, master: number, pid: number): Relay {
+  const pidfd = sys.pidfdOpen(pid);
+  const inTty = isatty(0);
+  const sizeFrom = inTty ? 0 : isatty(1) ? 1 : -1;
+  const saved = inTty ? sys.ttyRaw(0) : undefined;
+  const resize = () => {
+    if (sizeFrom >= 0) sys.winsizeCopy(sizeFrom, master);
+  };
+  resize();
+  process.on('SIGWINCH', resize);
+  const done = sys.relay(master, 0, 1, pidfd).finally(() => {
+    process.off('SIGWINCH', resize);
+    if (saved) sys.ttyRestore(0, saved);
+    sys.close(pidfd);
+    sys.close(master);
+  });
+  return { done };
+}
