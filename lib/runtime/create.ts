@@ -65,11 +65,14 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const timing = (what: string) => ctx.log.debug(`create: ${what} at ${(performance.now() - t0).toFixed(1)} ms`);
   validateId(o.id);
   if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
+  const listen = listenFds();
   const bundle = resolve(o.bundle);
   if (!isDir(bundle)) throw new TsrunError(`bundle ${bundle}: not a directory`);
   const spec = loadSpec(bundle, loadValidator());
   checkSpec(spec, (m) => ctx.log.warn(m));
   const consoleSocket = terminalSocket(spec.process?.terminal, o.consoleSocket, !!o.terminalRelay);
+  if (listen && spec.process) spec.process.env = [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'];
+  const extraFds = listen + (o.preserveFds ?? 0);
   timing('config validated');
   if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
   const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
@@ -104,7 +107,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
 
     const plan = buildPlan(spec, {
       id: o.id, bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
-      preserveFds: o.preserveFds ?? 0, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
+      preserveFds: extraFds, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
       debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket,
     }, hostFacts(cg.hierarchies));
     const bytes = encodePlan(plan);
@@ -121,7 +124,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     // `delete` can clean up (status stopped: no live init yet).
     store.save({ ...st, creating: true });
 
-    const sp = sys.spawn(bytes, o.preserveFds ?? 0);
+    const sp = sys.spawn(bytes, extraFds);
     sock = sp.sock;
     let pidfd = sp.pidfd;
     const stagePid = sp.pid;
@@ -214,6 +217,18 @@ export function create(ctx: Context, o: CreateOptions): Created {
   } finally {
     unlock();
   }
+}
+
+/**
+ * systemd socket activation, as runc: when LISTEN_PID is us, the LISTEN_FDS
+ * sockets at fds 3.. go to the container first (before --preserve-fds), which
+ * sees LISTEN_FDS=N and LISTEN_PID=1.
+ */
+function listenFds(): number {
+  const n = process.env.LISTEN_FDS;
+  if (!n || process.env.LISTEN_PID !== String(process.pid)) return 0;
+  if (!/^\d+$/.test(n)) throw new TsrunError(`LISTEN_FDS: not a count: ${JSON.stringify(n)}`);
+  return Number(n);
 }
 
 function nsPaths(pid: number): Record<string, string> {

@@ -2,7 +2,8 @@
 // the container (user first) and its cgroup through the stage, is
 // non-dumpable until execve (CVE-2016-9962) and gets the container's process
 // settings unless process.json or the flags say otherwise.
-import { readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { hostHierarchies } from '../cgroups';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
 import { startRelay } from './tty';
@@ -82,6 +83,42 @@ function execProcess(base: Process | undefined, o: ExecOptions): Process {
   return p;
 }
 
+/**
+ * --cgroup [<controllers>:]<path>, repeatable, as runc: the process joins an
+ * existing sub-cgroup of the container's, in the hierarchies of the named
+ * controllers (v1) or in all of them when no controller is named.
+ */
+export function subCgroups(paths: string[], specs: string[], hier = hostHierarchies()): string[] {
+  const sub = new Map<string, string>(); // container cgroup dir -> sub path
+  let all: string | undefined;
+  for (const v of specs) {
+    const i = v.indexOf(':');
+    const ctrls = i >= 0 ? v.slice(0, i).split(',').filter(Boolean) : [];
+    const path = i >= 0 ? v.slice(i + 1) : v;
+    if (!path || path.startsWith('/') || path.split('/').includes('..')) {
+      throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: the path must be relative to the container's cgroup, without ".."`);
+    }
+    if (!ctrls.length) {
+      if (all !== undefined) throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: a path for all controllers was already given`);
+      all = path;
+      continue;
+    }
+    for (const c of ctrls) {
+      const h = hier.find((x) => x.version === 1 && x.controllers.includes(c));
+      const dir = h && paths.find((p) => p === h.mount || p.startsWith(h.mount + '/'));
+      if (!dir) throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: the container has no cgroup for controller ${c}`);
+      sub.set(dir, path);
+    }
+  }
+  return paths.map((p) => {
+    const s = sub.get(p) ?? all;
+    if (s === undefined) return p;
+    const d = join(p, s);
+    if (!existsSync(join(d, 'cgroup.procs'))) throw new TsrunError(`exec: --cgroup: ${d} does not exist (the sub-cgroup must exist)`);
+    return d;
+  });
+}
+
 export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   const st = ctx.store.load(o.id);
   const status = deriveStatus(ctx.store, st);
@@ -89,7 +126,6 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   if (status === 'paused' && !o.ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
   const proc = execProcess(st.process, o);
   const consoleSocket = terminalSocket(proc.terminal, o.consoleSocket, !o.detach);
-  if (o.cgroup?.length) throw new TsrunError('exec: --cgroup is not supported yet');
   if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
 
   const nsJoin: { flag: number; path: string }[] = [];
@@ -110,7 +146,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   } catch {
     /* default */
   }
-  const plan = buildExecPlan(proc, nsJoin, st.cgroupPaths.map((p) => join(p, 'cgroup.procs')), lastCap,
+  const cgroupDirs = o.cgroup?.length ? subCgroups(st.cgroupPaths, o.cgroup) : st.cgroupPaths;
+  const plan = buildExecPlan(proc, nsJoin, cgroupDirs.map((p) => join(p, 'cgroup.procs')), lastCap,
     o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -113,6 +113,39 @@ t.test('refusals: one clear line, nothing left', async (t) => {
   t.same(sb.rt(['ps', '--format', 'json', id]).stdout.trim(), `[${sb.state(id)!.pid}]`, 'no stray process in the container');
 });
 
+t.test('--cgroup: into an existing sub-cgroup, for all controllers or named ones', async (t) => {
+  const { mkdirSync, rmdirSync, existsSync } = require('node:fs') as typeof import('node:fs');
+  const st = JSON.parse(readFileSync(join(sb.root, id, 'state.json'), 'utf8')) as { cgroupPaths: string[] };
+  const made: string[] = [];
+  for (const p of st.cgroupPaths) {
+    for (const s of ['sub', 'only-pids']) {
+      const d = join(p, s);
+      if (s === 'only-pids' && !p.includes('/pids/')) continue;
+      mkdirSync(d);
+      made.push(d);
+      if (existsSync(join(p, 'cpuset.cpus'))) {
+        writeFileSync(join(d, 'cpuset.cpus'), readFileSync(join(p, 'cpuset.cpus')));
+        writeFileSync(join(d, 'cpuset.mems'), readFileSync(join(p, 'cpuset.mems')));
+      }
+    }
+  }
+  t.teardown(() => { for (const d of made.reverse()) try { rmdirSync(d); } catch { /* busy: the test failed */ } });
+  const all = sb.rt(['exec', '--cgroup', 'sub', id, 'cat', '/proc/self/cgroup']);
+  t.equal(all.status, 0, all.stderr);
+  // inside a cgroup namespace rooted at the container's cgroup: /sub everywhere
+  for (const l of all.stdout.trim().split('\n')) t.match(l, /:\/sub$/, l);
+  const one = sb.rt(['exec', '--cgroup', 'pids:only-pids', id, 'cat', '/proc/self/cgroup']);
+  t.equal(one.status, 0, one.stderr);
+  for (const l of one.stdout.trim().split('\n')) t.match(l, /:pids:/.test(l) ? /:\/only-pids$/ : /:\/$/, l);
+  const bad = sb.rt(['exec', '--cgroup', 'missing', id, 'true']);
+  t.match(bad.stderr, /^tsrun: exec: --cgroup: \S+\/missing does not exist \(the sub-cgroup must exist\)\n$/);
+  const esc = sb.rt(['exec', '--cgroup', '../escape', id, 'true']);
+  t.match(esc.stderr, /the path must be relative to the container's cgroup, without "\.\."/);
+  const nctl = sb.rt(['exec', '--cgroup', 'nosuchctl:sub', id, 'true']);
+  t.match(nctl.stderr, /the container has no cgroup for controller nosuchctl/);
+});
+
+
 t.test('exec into a paused and a stopped container', async (t) => {
   t.equal(sb.rt(['pause', id]).status, 0);
   const p = sb.rt(['exec', id, 'true']);

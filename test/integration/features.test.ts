@@ -315,6 +315,31 @@ t.test('--preserve-fds passes fds 3.. to the container', async (t) => {
   t.equal(r.status, 0);
 });
 
+t.test('socket activation: LISTEN_FDS for us go first, then --preserve-fds; the container sees LISTEN_PID=1', async (t) => {
+  const id = sb.id();
+  const b = sb.bundle(defaultConfig(['sh', '-c', 'echo "$LISTEN_FDS $LISTEN_PID"; cat <&3; cat <&4']));
+  const f1 = join(sb.dir, 'listen-fd');
+  const f2 = join(sb.dir, 'preserved-fd');
+  writeFileSync(f1, 'listen\n');
+  writeFileSync(f2, 'preserved\n');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const fd1 = fs.openSync(f1, 'r');
+  const fd2 = fs.openSync(f2, 'r');
+  // exec keeps the pid: LISTEN_PID is tsrun's, as systemd would set it
+  const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', 'sh', sb.bin, '--root', sb.root, 'run', '--preserve-fds', '1', '--bundle', b, id], {
+    stdio: ['ignore', 'pipe', 'pipe', fd1, fd2], encoding: 'utf8',
+  });
+  t.equal(r.stdout, '1 1\nlisten\npreserved\n', r.stderr);
+  t.equal(r.status, 0);
+  // LISTEN_PID of another process: not ours, nothing passed
+  const id2 = sb.id();
+  const r2 = spawnSync(sb.bin, ['--root', sb.root, 'run', '--bundle', sb.bundle(defaultConfig(['sh', '-c', 'echo "[$LISTEN_FDS]"; ls /proc/self/fd | wc -l'])), id2], {
+    stdio: ['ignore', 'pipe', 'pipe', fd1], encoding: 'utf8', env: { ...process.env, LISTEN_PID: '1', LISTEN_FDS: '1' },
+  });
+  t.equal(r2.stdout, '[]\n4\n', 'only stdio (+ the fd ls opens)');
+});
+
 t.test('no host fd leaks into the container', async (t) => {
   const r = sh('ls /proc/self/fd | sort -n | tr "\\n" " "');
   t.equal(r.status, 0, r.stderr);
