@@ -219,3 +219,36 @@ t.test('sysctl writes go to procfs only: a rootfs /proc/sys symlink (no proc mou
   t.equal(readFileSync(join(host, 'net', 'ipv4', 'ip_forward'), 'utf8'), 'host-file\n', 'the file behind the link is untouched');
   t.same(sb.leaks(), []);
 });
+
+t.test('CVE-2016-9962: the init is non-dumpable until it execs (its /proc entries stay root-owned)', async (t) => {
+  const c = defaultConfig(['sleep', '1000']);
+  c.linux.namespaces.push({ type: 'user' });
+  c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const id = sb.id();
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(c), id]).status, 0);
+  const pid = sb.state(id)!.pid;
+  const { statSync } = require('node:fs') as typeof import('node:fs');
+  t.equal(statSync(`/proc/${pid}/fd`).uid, 0, 'waiting init (uid 100000 on the host): non-dumpable, /proc entries owned by root');
+  t.equal(sb.rt(['start', id]).status, 0);
+  let uid = 0;
+  for (let i = 0; i < 100 && uid === 0; i++) {
+    uid = statSync(`/proc/${pid}/fd`).uid;
+    if (!uid) await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(uid, 100000, 'after execve of the container program: dumpable again, owned by its uid');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
+t.test('CVE-2024-21626 (exec side): a cwd through /proc/self/fd cannot reach a host directory', async (t) => {
+  const id = sb.id();
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(defaultConfig(['sleep', '1000'])), id]).status, 0);
+  for (const fd of [3, 4, 5, 6, 7, 8]) {
+    const r = sb.rt(['exec', '--cwd', `/proc/self/fd/${fd}`, id, 'pwd']);
+    t.not(r.status, 0, `fd ${fd}: refused`);
+    t.match(r.stderr, /^tsrun: chdir to cwd \("\/proc\/self\/fd\/\d+"\) set in config\.json: (ENOENT|ENOTDIR)\n$/, "no directory fd of the host is open");
+  }
+  const r = sb.rt(['exec', id, 'sh', '-c', 'ls /proc/self/fd | tr "\\n" " "; readlink /proc/self/cwd']);
+  t.equal(r.stdout, '0 1 2 3 /\n', 'only stdio (3 is ls reading the directory)');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
