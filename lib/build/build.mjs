@@ -1,7 +1,7 @@
 // Build step (npm run build / prepare): generates the ajv standalone
 // validators from schemas/ (no schema compilation at run time) and bundles the
 // CLI with esbuild into lib/_build/. Nothing here runs when tsrun runs.
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -54,8 +54,10 @@ await esbuild.build({
   ...common,
   entryPoints: [join(root, 'lib', 'cli', 'heavy.ts')],
   outfile: join(out, 'heavy.cjs'),
-  external: ['koffi', './validators.cjs'],
+  external: ['koffi', './validators.cjs', './syscalls.json'],
 });
+// seccomp's syscall tables: read only when a config has linux.seccomp
+copyFileSync(join(root, 'lib', 'seccomp', 'syscalls.json'), join(out, 'syscalls.json'));
 // the full yargs CLI: help, usage, completion and error messages only
 // (yargs 18 is ESM and reads import.meta.url: give the CJS bundle one)
 await esbuild.build({

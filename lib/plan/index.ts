@@ -72,6 +72,7 @@ export interface LaunchPlan {
   debug: boolean;
   /** a pty for the process: master to the console socket, or to the runtime when socket is "" */
   terminal?: PlanTerminal;
+  seccomp?: PlanSeccomp;
 }
 
 export interface HostFacts {
@@ -83,6 +84,14 @@ export interface HostFacts {
   isDir(path: string): boolean;
   /** cgroup hierarchies, for the cgroup mount type */
   hierarchies: Hierarchy[];
+}
+
+/** A compiled filter (lib/seccomp) and when the stage loads it. */
+export interface PlanSeccomp {
+  program: Buffer;
+  flags: number;
+  /** the filter has a listener: its fd goes to the runtime (M_SECCOMP) before READY */
+  notify: boolean;
 }
 
 export interface PlanTerminal {
@@ -112,6 +121,7 @@ export interface PlanOptions {
   debug?: boolean;
   /** console socket path, "" to send the master to tsrun; unset: no terminal */
   consoleSocket?: string;
+  seccomp?: PlanSeccomp;
   warn(msg: string): void;
 }
 
@@ -230,7 +240,7 @@ export function processPart(p: Process, lastCap: number, warn: (m: string) => vo
  */
 export function buildExecPlan(
   p: Process, nsJoin: { flag: number; path: string }[], cgroupProcs: string[], lastCap: number,
-  preserveFds: number, debug: boolean, warn: (m: string) => void, consoleSocket?: string,
+  preserveFds: number, debug: boolean, warn: (m: string) => void, consoleSocket?: string, seccomp?: PlanSeccomp,
 ): LaunchPlan {
   return {
     rootfs: '/', rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
@@ -238,6 +248,7 @@ export function buildExecPlan(
     ...processPart(p, lastCap, warn),
     syncHooks: false, startHooks: [], preserveFds, debug,
     terminal: consoleSocket !== undefined ? planTerminal(p, consoleSocket, false) : undefined,
+    seccomp,
   };
 }
 
@@ -366,6 +377,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     preserveFds: opts.preserveFds,
     debug: !!opts.debug,
     terminal: opts.consoleSocket !== undefined ? planTerminal(p, opts.consoleSocket, true) : undefined,
+    seccomp: opts.seccomp,
   };
 }
 

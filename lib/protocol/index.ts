@@ -2,7 +2,7 @@
 // Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
 import type { LaunchPlan } from '../plan';
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 const MAGIC = 0x50525354;
 
 export const T = {
@@ -14,7 +14,7 @@ export const T = {
   MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38, TERMINAL: 39,
 } as const;
 
-export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8, PTY: 9 } as const;
+export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8, PTY: 9, SECCOMP: 10 } as const;
 export const MSG_MAX = 8192;
 export const MSG_HDR = 16;
 
@@ -116,6 +116,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   }
   if (p.keyring) w.rec(T.NEW_KEYRING, p.keyring);
   if (p.preserveFds) w.rec(T.PRESERVE_FDS, p.preserveFds);
+  if (p.seccomp) w.rec(T.SECCOMP, p.seccomp.flags, p.seccomp.notify ? 1 : 0, p.seccomp.program);
   if (p.terminal) w.rec(T.TERMINAL, p.terminal.console ? 1 : 0, p.terminal.rows, p.terminal.cols, p.terminal.socket);
   if (p.debug) w.rec(T.DEBUG);
   return w.done();

@@ -13,6 +13,7 @@ import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, type StoredState } from '../state';
 import type { Sys } from '../sys';
 import type { Context } from './context';
+import { compileForState, planSeccomp, sendListener } from './seccomp';
 
 export interface CreateOptions {
   id: string;
@@ -73,6 +74,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const consoleSocket = terminalSocket(spec.process?.terminal, o.consoleSocket, !!o.terminalRelay);
   if (listen && spec.process) spec.process.env = [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'];
   const extraFds = listen + (o.preserveFds ?? 0);
+  const seccomp = spec.linux?.seccomp ? compileForState(spec.linux.seccomp, (m) => ctx.log.debug(m)) : undefined;
+  if (seccomp) timing('seccomp compiled');
   timing('config validated');
   if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
   const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
@@ -108,7 +111,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     const plan = buildPlan(spec, {
       id: o.id, bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
       preserveFds: extraFds, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
-      debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket,
+      debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket, seccomp: planSeccomp(seccomp),
     }, hostFacts(cg.hierarchies));
     const bytes = encodePlan(plan);
     timing(`plan built (${bytes.length} bytes)`);
@@ -117,7 +120,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
       ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: new Date().toISOString(),
       owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
       freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
-      process: spec.process,
+      process: spec.process, seccomp,
     };
 
     // Written now so that a tsrun killed half-way leaves a container that
@@ -146,7 +149,9 @@ export function create(ctx: Context, o: CreateOptions): Created {
     for (;;) {
       const { n, fd } = sys.recv(sock, pidfd, buf, -1);
       if (fd >= 0) {
-        if (n > 0 && buf.readUInt32LE(0) === M.PTY && masterFd < 0) masterFd = fd;
+        const type = n > 0 ? buf.readUInt32LE(0) : 0;
+        if (type === M.PTY && masterFd < 0) masterFd = fd;
+        else if (type === M.SECCOMP && seccomp?.notify) sendListener(sys, seccomp, fd, initPid, ociState(store, { ...st, pid: initPid }, 'creating'));
         else sys.close(fd);
       }
       if (n === -10 /* ECHILD */) {
@@ -186,6 +191,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
         break;
       } else if (f.type === M.PTY) {
         if (masterFd < 0) throw new TsrunError('terminal: no pty master came with the message');
+      } else if (f.type === M.SECCOMP) {
+        if (fd < 0) throw new TsrunError('seccomp: no listener fd came with the message');
       } else {
         throw new TsrunError(`unexpected message ${f.type} from container init`);
       }

@@ -11,7 +11,8 @@ import { terminalSocket } from './create';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
-import { deriveStatus, writeAtomic } from '../state';
+import { deriveStatus, ociState, writeAtomic } from '../state';
+import { planSeccomp, sendListener } from './seccomp';
 import { CAPS } from '../spec/tables';
 import type { Process } from '../spec/types';
 import type { Context } from './context';
@@ -148,7 +149,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   }
   const cgroupDirs = o.cgroup?.length ? subCgroups(st.cgroupPaths, o.cgroup) : st.cgroupPaths;
   const plan = buildExecPlan(proc, nsJoin, cgroupDirs.map((p) => join(p, 'cgroup.procs')), lastCap,
-    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket);
+    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp));
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();
@@ -163,7 +164,9 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     for (;;) {
       const { n, fd } = sys.recv(sp.sock, pidfd, buf, -1);
       if (fd >= 0) {
-        if (n > 0 && buf.readUInt32LE(0) === M.PTY && masterFd < 0) masterFd = fd;
+        const type = n > 0 ? buf.readUInt32LE(0) : 0;
+        if (type === M.PTY && masterFd < 0) masterFd = fd;
+        else if (type === M.SECCOMP && st.seccomp?.notify) sendListener(sys, st.seccomp, fd, pid, ociState(ctx.store, st, 'running'));
         else sys.close(fd);
       }
       if (n < 0) {
@@ -186,6 +189,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
         pidfd = np;
       } else if (f.type === M.PTY) {
         if (masterFd < 0) throw new TsrunError('exec: terminal: no pty master came with the message');
+      } else if (f.type === M.SECCOMP) {
+        if (fd < 0) throw new TsrunError('exec: seccomp: no listener fd came with the message');
       } else if (f.type === M.READY) {
         if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
         sys.send(sp.sock, encodeFrame(M.GO));

@@ -150,9 +150,6 @@ export function checkSpec(spec: Spec, warn: Warn): void {
       if (!h.path.startsWith('/')) throw new TsrunError(`config.json: hooks.${k}[${i}].path: must be absolute, got ${JSON.stringify(h.path)}`);
     }
   }
-  if (linux.seccomp) {
-    throw new TsrunError('config.json: linux.seccomp: seccomp profiles are not supported yet');
-  }
   const nss = linux.namespaces ?? [];
   for (const k of Object.keys(linux.sysctl ?? {})) {
     if (k.includes('/') || k.includes('..')) throw new TsrunError(`config.json: linux.sysctl: invalid key ${JSON.stringify(k)}`);

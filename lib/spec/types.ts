@@ -60,7 +60,7 @@ export interface Linux {
   rootfsPropagation?: string;
   resources?: Record<string, unknown>;
   sysctl?: Record<string, string>;
-  seccomp?: Record<string, unknown>;
+  seccomp?: LinuxSeccomp;
   maskedPaths?: string[];
   readonlyPaths?: string[];
   mountLabel?: string;
@@ -80,4 +80,21 @@ export interface Spec {
   hooks?: Partial<Record<'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop', Hook[]>>;
   annotations?: Record<string, string>;
   linux?: Linux;
+}
+
+export interface LinuxSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface LinuxSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: { names: string[]; action: string; errnoRet?: number; args?: LinuxSeccompArg[] }[];
 }

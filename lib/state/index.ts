@@ -46,6 +46,17 @@ export interface StoredState {
   creating?: boolean;
   /** config.json's process: what exec starts from */
   process?: import('../spec/types').Process;
+  /** the compiled linux.seccomp filter, applied to exec'd processes too */
+  seccomp?: StoredSeccomp;
+}
+
+export interface StoredSeccomp {
+  /** sock_filter[], base64 */
+  program: string;
+  flags: number;
+  notify: boolean;
+  listenerPath?: string;
+  listenerMetadata?: string;
 }
 
 /** The OCI state JSON (runtime.md) plus runc's extras. */

@@ -17,6 +17,8 @@ export interface Sys {
   setSubreaper(): void;
   close(fd: number): void;
   mkfifo(path: string, mode: number): void;
+  /** connect to a unix socket and send fd with data (SCM_RIGHTS) */
+  sendFdTo(path: string, fd: number, data: Buffer): void;
   /** raw mode on a tty; returns what restores it, or undefined if fd is no tty */
   ttyRaw(fd: number): Buffer | undefined;
   ttyRestore(fd: number, saved: Buffer): void;
@@ -54,6 +56,7 @@ export function loadSys(): Sys {
   const ttyRestore = lib.func('int tsrun_tty_restore(int fd, const uint8_t *saved)');
   const winsizeCopy = lib.func('int tsrun_winsize_copy(int from, int to)');
   const relay = lib.func('int tsrun_relay(int master, int in, int out, int pidfd)');
+  const sendFdTo = lib.func('int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)');
   const send = lib.func('int tsrun_send(int sock, const uint8_t *buf, int len)');
   const waitpid = lib.func('int tsrun_waitpid(int pid)');
   const pidfdOpen = lib.func('int tsrun_pidfd_open(int pid)');
@@ -80,6 +83,10 @@ export function loadSys(): Sys {
       const fd = new Int32Array(1);
       const n = recv(sock, pidfd, buf, buf.length, timeoutMs, fd);
       return { n, fd: fd[0]! };
+    },
+    sendFdTo(path, fd, data) {
+      const r = sendFdTo(path, fd, data, data.length);
+      if (r < 0) fail(`seccomp listener ${path}`, r);
     },
     ttyRaw(fd) {
       const saved = Buffer.alloc(256);

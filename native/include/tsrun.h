@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 3
+#define TSRUN_ABI_VERSION 4
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -45,7 +45,7 @@ enum tsrun_tag {
 	T_NEW_KEYRING = 31,    /* str: keyring name */
 	T_DEV_SETUP = 32,      /* empty: /dev is a tmpfs of ours, make default devices */
 	T_USERNS_DEVICES = 33, /* empty: bind devices from the host instead of mknod */
-	T_SECCOMP = 34,        /* u32 flags, sock_filter[] */
+	T_SECCOMP = 34,        /* u32 SECCOMP_FILTER_FLAG_*, u32 notify (listener fd to the runtime), sock_filter[] */
 	T_PRESERVE_FDS = 35,   /* u32 n */
 	T_MKDIR = 36,          /* u32 mode, str path (in container, created before mounts) */
 	T_DEBUG = 37,          /* empty: send timing/debug messages */
@@ -95,6 +95,7 @@ enum tsrun_msg {
 	M_DEBUG = 7,      /* any -> runtime: a debug line */
 	M_WARN = 8,       /* any -> runtime: a warning line */
 	M_PTY = 9,        /* init -> runtime: the pty master, as SCM_RIGHTS */
+	M_SECCOMP = 10,   /* init -> runtime: the seccomp listener fd, as SCM_RIGHTS */
 };
 
 struct tsrun_msg_hdr {

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -211,6 +212,40 @@ int tsrun_recv(int sock, int pidfd, uint8_t *buf, int cap, int timeout_ms, int *
 		if (p[1].revents & POLLIN)
 			return -ECHILD;
 	}
+}
+
+/* Connect to the unix socket at PATH and send FD with DATA (SCM_RIGHTS):
+ * the seccomp listener handed to linux.seccomp.listenerPath. */
+int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof a.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		int e = errno;
+		close(s);
+		return -e;
+	}
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = (size_t)len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(s, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(s);
+	return n < 0 ? -e : 0;
 }
 
 /* --------------------------------------------------------- terminals --- */

@@ -192,7 +192,7 @@ static struct {
 	const char *keyring;
 	int new_keyring;
 	const uint8_t *seccomp;
-	uint32_t seccomp_len, seccomp_flags;
+	uint32_t seccomp_len, seccomp_flags, seccomp_notify;
 	uint32_t preserve;
 	int terminal;
 	uint32_t term_flags, rows, cols;
@@ -652,6 +652,7 @@ static void parse_plan(const uint8_t *buf, size_t size)
 		case T_USERNS_DEVICES: P.userns_devices = 1; break;
 		case T_SECCOMP:
 			P.seccomp_flags = u32_at(p, len, &o);
+			P.seccomp_notify = u32_at(p, len, &o);
 			P.seccomp = p + o;
 			P.seccomp_len = len - o;
 			if (P.seccomp_len % 8)
@@ -1469,6 +1470,30 @@ static int stage_init(int argc, char **argv)
 	_exit(0);
 }
 
+/* Load the compiled filter. Without no_new_privs this needs CAP_SYS_ADMIN,
+ * so it happens before the identity switch; with it, at the last moment.
+ * A filter with a listener sends the listener fd to the runtime, which hands
+ * it to the listener socket with the container state. */
+static void load_seccomp(void)
+{
+	if (!P.seccomp_len)
+		return;
+	struct {
+		unsigned short len;
+		const void *filter;
+	} prog = {(unsigned short)(P.seccomp_len / 8), P.seccomp};
+	long fd = syscall(SYS_seccomp, 1 /* SET_MODE_FILTER */, P.seccomp_flags, &prog);
+	if (fd < 0)
+		die(errno, "load seccomp filter");
+	if (P.seccomp_notify) {
+		struct tsrun_msg_hdr h = {.type = M_SECCOMP};
+		if (send_fd(syncfd, (int)fd, &h, sizeof h) < 0)
+			die(errno, "seccomp: send the listener fd");
+		close((int)fd);
+	}
+	P.seccomp_len = 0;
+}
+
 static void container_init(int waitfd, int fifofd)
 {
 	char c;
@@ -1528,6 +1553,8 @@ static void container_init(int waitfd, int fifofd)
 			die(errno, "setrlimit %u (soft %llu, hard %llu)", P.rl[i].res,
 			    (unsigned long long)P.rl[i].soft, (unsigned long long)P.rl[i].hard);
 	}
+	if (!P.nnp)
+		load_seccomp();
 	set_identity();
 	umask(P.umask_v >= 0 ? (mode_t)P.umask_v : 022);
 	if (P.cwd) {
@@ -1540,6 +1567,8 @@ static void container_init(int waitfd, int fifofd)
 	}
 	if (P.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(errno, "set no_new_privs");
+	if (P.nnp && P.seccomp_notify)
+		load_seccomp(); /* the runtime is still listening */
 	resolve_executable();
 	debugf("ready");
 
@@ -1564,16 +1593,8 @@ static void container_init(int waitfd, int fifofd)
 		close(fifofd);
 	}
 	run_start_hooks(state, h.len);
-	if (P.seccomp_len) {
-		struct {
-			unsigned short len;
-			const void *filter;
-		} prog = {(unsigned short)(P.seccomp_len / 8), P.seccomp};
-		if (!P.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 && errno != EPERM) {
-		}
-		if (syscall(SYS_seccomp, 1 /* SET_MODE_FILTER */, P.seccomp_flags, &prog) < 0)
-			die(errno, "load seccomp filter");
-	}
+	if (P.nnp && !P.seccomp_notify)
+		load_seccomp();
 	reset_signals();
 	execve(exec_path, P.argv, P.envp);
 	die(errno, "exec %s", exec_path);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fastParse } from '../../lib/cli/commands';
 import { parseMountOptions, MS, ATTR } from '../../lib/plan/mounts';
 import { buildPlan, type HostFacts } from '../../lib/plan';
-import { encodePlan, decodeFrame, encodeFrame, M } from '../../lib/protocol';
+import { encodePlan, decodeFrame, encodeFrame, M, T, ABI_VERSION } from '../../lib/protocol';
 import { parseSpec, checkSpec, jsonPath, type Validator } from '../../lib/spec';
 import { parseMountinfo, resolveInner, planCgroups } from '../../lib/cgroups';
 import { parseSignal } from '../../lib/runtime/signals';
@@ -45,7 +45,9 @@ t.test('mount options', async (t) => {
   t.same(o.data, ['size=1m']);
   t.ok(o.bind);
   t.equal(parseMountOptions(['rnoatime', 'rrelatime'], 'm').attrSet, ATTR.RELATIME);
-  t.throws(() => parseMountOptions(['idmap'], 'm'), /idmap/);
+  t.equal(parseMountOptions(['idmap'], 'm').idmap, 1);
+  t.equal(parseMountOptions(['rbind', 'ridmap'], 'm').idmap, 2);
+  t.equal(parseMountOptions(['ro'], 'm').idmap, 0);
 });
 
 const facts: HostFacts = { lastCap: 40, hasKcore: false, isDir: () => true, hierarchies: [] };
@@ -93,7 +95,12 @@ t.test('plan encoding and frames', async (t) => {
   const p = buildPlan(base(), { id: 'x', bundle: '/b', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupProcs: ['/cg/cgroup.procs'], cgroupPaths: ['/cg'], warn() {} }, facts);
   const b = encodePlan(p);
   t.equal(b.readUInt32LE(0), 0x50525354);
-  t.equal(b.readUInt32LE(4), 1);
+  // the TypeScript encoder and the C stage agree: ABI, record tags, messages
+  const h = require('node:fs').readFileSync(require('node:path').join(__dirname, '..', '..', 'native', 'include', 'tsrun.h'), 'utf8') as string;
+  t.equal(b.readUInt32LE(4), Number(/#define TSRUN_ABI_VERSION (\d+)/.exec(h)![1]), 'ABI version as in tsrun.h');
+  t.equal(ABI_VERSION, b.readUInt32LE(4));
+  for (const [k, v] of Object.entries(T)) t.match(h, new RegExp(`\\bT_${k} = ${v},`), `T_${k}`);
+  for (const [k, v] of Object.entries(M)) t.match(h, new RegExp(`\\bM_${k} = ${v},`), `M_${k}`);
   // walk records: every length fits, the first is the rootfs
   let pos = 8;
   const tags: number[] = [];
