@@ -1,6 +1,7 @@
 // features: what this build supports, in the runtime-spec features.md shape.
 // Honest: what is refused today is reported as not enabled.
 import { CAPS, NAMESPACES } from '../spec/tables';
+import { ACTIONS, ARCHES, FLAGS, HOST_ARCHES, OPERATORS } from '../seccomp';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime',
@@ -8,7 +9,7 @@ const MOUNT_OPTIONS = [
   'private', 'ratime', 'rbind', 'rdev', 'rdiratime', 'relatime', 'remount', 'rexec', 'rnoatime', 'rnodev',
   'rnodiratime', 'rnoexec', 'rnorelatime', 'rnostrictatime', 'rnosuid', 'rnosymfollow', 'ro', 'rprivate',
   'rrelatime', 'rro', 'rrw', 'rshared', 'rslave', 'rstrictatime', 'rsuid', 'rsymfollow', 'runbindable', 'rw',
-  'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
+  'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable', 'idmap', 'ridmap',
 ];
 
 export function features(version: string): Record<string, unknown> {
@@ -21,7 +22,15 @@ export function features(version: string): Record<string, unknown> {
       namespaces: Object.keys(NAMESPACES),
       capabilities: CAPS,
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...ACTIONS],
+        operators: [...OPERATORS],
+        // what this kernel's architecture can run; other arches in a profile are ignored
+        archs: (HOST_ARCHES[process.arch] ?? []).filter((a) => a in ARCHES),
+        knownFlags: Object.keys(FLAGS),
+        supportedFlags: Object.keys(FLAGS),
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },

@@ -265,3 +265,26 @@ export function containerProcesses(tag: string): string[] {
 export function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
+
+export const PODMAN_SECCOMP = '/usr/share/containers/seccomp.json';
+
+/** podman's default profile in the OCI form podman itself writes, from `podman create --rootfs`. */
+export function podmanProfile(sb: Sandbox): Record<string, unknown> | undefined {
+  if (!existsSync(PODMAN_SECCOMP) || spawnSync('podman', ['--version']).status !== 0) return undefined;
+  const root = join(sb.dir, 'podman-root');
+  const run = join(sb.dir, 'podman-run');
+  const common = ['--root', root, '--runroot', run, '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const r = spawnSync('podman', [...common, 'create', '--rootfs', sb.rootfs, 'true'], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const id = r.stdout.trim();
+  const cfg = join(root, 'overlay-containers', id, 'userdata', 'config.json');
+  try {
+    if (!existsSync(cfg)) spawnSync('podman', [...common, 'init', id]); // older podman writes it at init
+    return JSON.parse(readFileSync(cfg, 'utf8')).linux.seccomp;
+  } catch {
+    return undefined;
+  } finally {
+    spawnSync('podman', [...common, 'rm', '-f', id]);
+    spawnSync('umount', ['-R', '-l', root]);
+  }
+}
