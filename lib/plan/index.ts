@@ -73,6 +73,16 @@ export interface LaunchPlan {
   /** a pty for the process: master to the console socket, or to the runtime when socket is "" */
   terminal?: PlanTerminal;
   seccomp?: PlanSeccomp;
+  /** personality(2) persona before execve */
+  personality?: number;
+  /** ioprio_set value ((class << 13) | level) */
+  ioPriority?: number;
+  scheduler?: { policy: number; nice: number; priority: number; flags: bigint; runtime: bigint; deadline: bigint; period: bigint };
+  /** sched_setaffinity masks: when the process starts, and just before execve */
+  affinityInitial?: Buffer;
+  affinityFinal?: Buffer;
+  /** an LSM label for execve: /proc/self/attr/<file>/exec (or attr/exec) gets value */
+  lsmExec?: { file: string; value: string };
 }
 
 export interface HostFacts {
@@ -84,6 +94,8 @@ export interface HostFacts {
   isDir(path: string): boolean;
   /** cgroup hierarchies, for the cgroup mount type */
   hierarchies: Hierarchy[];
+  /** LSMs that can label processes */
+  lsm?: LsmState;
 }
 
 /** A compiled filter (lib/seccomp) and when the stage loads it. */
@@ -208,10 +220,52 @@ function expandCgroupMount(
   return out;
 }
 
-type ProcessPart = Pick<LaunchPlan, 'rlimits' | 'uid' | 'gid' | 'umask' | 'groups' | 'caps' | 'noNewPrivs' | 'cwd' | 'args' | 'env'>;
+type ProcessPart = Pick<LaunchPlan, 'rlimits' | 'uid' | 'gid' | 'umask' | 'groups' | 'caps' | 'noNewPrivs' | 'cwd' | 'args' | 'env'
+  | 'ioPriority' | 'scheduler' | 'affinityInitial' | 'affinityFinal' | 'lsmExec'>;
+
+const IOPRIO_CLASS: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+const SCHED_POLICY: Record<string, number> = {
+  SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,
+};
+const SCHED_FLAG: Record<string, bigint> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01n, SCHED_FLAG_RECLAIM: 0x02n, SCHED_FLAG_DL_OVERRUN: 0x04n, SCHED_FLAG_KEEP_POLICY: 0x08n,
+  SCHED_FLAG_KEEP_PARAMS: 0x10n, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20n, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40n,
+};
+
+/** "0-3,7" -> a cpu_set_t style bit mask (little endian bytes). */
+export function cpuMask(list: string, where: string): Buffer {
+  const cpus: number[] = [];
+  for (const part of list.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
+    if (!m) throw new TsrunError(`${where}: invalid CPU list ${JSON.stringify(list)}`);
+    const a = Number(m[1]);
+    const b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a || b >= 8192) throw new TsrunError(`${where}: invalid CPU range ${JSON.stringify(part)}`);
+    for (let c = a; c <= b; c++) cpus.push(c);
+  }
+  if (!cpus.length) throw new TsrunError(`${where}: empty CPU list`);
+  const buf = Buffer.alloc(Math.ceil((Math.max(...cpus) + 1) / 64) * 8);
+  for (const c of cpus) buf[c >> 3] = buf[c >> 3]! | (1 << (c & 7));
+  return buf;
+}
+
+function lsmExec(p: Process, lsm: LsmState): { file: string; value: string } | undefined {
+  if (p.apparmorProfile) {
+    if (!lsm.apparmor) throw new TsrunError(`config.json: process.apparmorProfile: AppArmor is not enabled on this host (asked for ${JSON.stringify(p.apparmorProfile)})`);
+    return { file: 'apparmor', value: `exec ${p.apparmorProfile}` };
+  }
+  if (p.selinuxLabel) {
+    if (!lsm.selinux) throw new TsrunError(`config.json: process.selinuxLabel: SELinux is not enabled on this host (asked for ${JSON.stringify(p.selinuxLabel)})`);
+    return { file: 'selinux', value: p.selinuxLabel };
+  }
+  return undefined;
+}
+
+/** Which LSMs can label a process here (from /sys/kernel/security/lsm). */
+export interface LsmState { apparmor: boolean; selinux: boolean }
 
 /** The process of a config (create) or of a process.json (exec). */
-export function processPart(p: Process, lastCap: number, warn: (m: string) => void): ProcessPart {
+export function processPart(p: Process, lastCap: number, warn: (m: string) => void, lsm: LsmState = { apparmor: false, selinux: false }): ProcessPart {
   const c = p.capabilities;
   const caps: LaunchPlan['caps'] = c
     ? [
@@ -231,6 +285,17 @@ export function processPart(p: Process, lastCap: number, warn: (m: string) => vo
     cwd: p.cwd,
     args: p.args!,
     env: p.env ?? [],
+    ioPriority: p.ioPriority ? (IOPRIO_CLASS[p.ioPriority.class]! << 13) | (p.ioPriority.priority ?? 0) : undefined,
+    scheduler: p.scheduler
+      ? {
+          policy: SCHED_POLICY[p.scheduler.policy]!, nice: p.scheduler.nice ?? 0, priority: p.scheduler.priority ?? 0,
+          flags: (p.scheduler.flags ?? []).reduce((a, f) => a | SCHED_FLAG[f]!, 0n),
+          runtime: u64(p.scheduler.runtime ?? 0), deadline: u64(p.scheduler.deadline ?? 0), period: u64(p.scheduler.period ?? 0),
+        }
+      : undefined,
+    affinityInitial: p.execCPUAffinity?.initial ? cpuMask(p.execCPUAffinity.initial, 'process.execCPUAffinity.initial') : undefined,
+    affinityFinal: p.execCPUAffinity?.final ? cpuMask(p.execCPUAffinity.final, 'process.execCPUAffinity.final') : undefined,
+    lsmExec: lsmExec(p, lsm),
   };
 }
 
@@ -241,11 +306,12 @@ export function processPart(p: Process, lastCap: number, warn: (m: string) => vo
 export function buildExecPlan(
   p: Process, nsJoin: { flag: number; path: string }[], cgroupProcs: string[], lastCap: number,
   preserveFds: number, debug: boolean, warn: (m: string) => void, consoleSocket?: string, seccomp?: PlanSeccomp,
+  lsm?: LsmState,
 ): LaunchPlan {
   return {
     rootfs: '/', rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
     sysctl: [], mounts: [], devSetup: false, usernsDevices: false, devices: [], symlinks: [], masked: [], readonly: [],
-    ...processPart(p, lastCap, warn),
+    ...processPart(p, lastCap, warn, lsm),
     syncHooks: false, startHooks: [], preserveFds, debug,
     terminal: consoleSocket !== undefined ? planTerminal(p, consoleSocket, false) : undefined,
     seccomp,
@@ -336,7 +402,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
       ]
     : [];
 
-  const proc = processPart(p, facts.lastCap, opts.warn);
+  const proc = processPart(p, facts.lastCap, opts.warn, facts.lsm);
+  if (linux.personality?.flags?.length) opts.warn(`linux.personality.flags ${JSON.stringify(linux.personality.flags)} ignored: the spec defines none`);
 
   let timensOffsets: string | undefined;
   if (linux.timeOffsets) {
@@ -378,6 +445,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     debug: !!opts.debug,
     terminal: opts.consoleSocket !== undefined ? planTerminal(p, opts.consoleSocket, true) : undefined,
     seccomp: opts.seccomp,
+    personality: linux.personality ? (linux.personality.domain === 'LINUX32' ? 0x0008 : 0x0000) : undefined,
   };
 }
 

@@ -2,7 +2,7 @@
 // Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
 import type { LaunchPlan } from '../plan';
 
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 const MAGIC = 0x50525354;
 
 export const T = {
@@ -11,7 +11,7 @@ export const T = {
   SYSCTL: 14, MOUNT: 15, DEVICE: 16, SYMLINK: 17, MASKED: 18, READONLY_PATH: 19, RLIMIT: 20, USER: 21,
   GROUPS: 22, CAPS: 23, NO_NEW_PRIVS: 24, CWD: 25, ARG: 26, ENV: 27, FIFO: 28, SYNC_HOOKS: 29,
   START_HOOK: 30, NEW_KEYRING: 31, DEV_SETUP: 32, USERNS_DEVICES: 33, SECCOMP: 34, PRESERVE_FDS: 35,
-  MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38, TERMINAL: 39,
+  MKDIR: 36, DEBUG: 37, MOUNT_IDMAP: 38, TERMINAL: 39, PERSONALITY: 40, IOPRIO: 41, SCHED: 42, AFFINITY: 43, LSM_EXEC: 44,
 } as const;
 
 export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8, PTY: 9, SECCOMP: 10 } as const;
@@ -116,6 +116,15 @@ export function encodePlan(p: LaunchPlan): Buffer {
   }
   if (p.keyring) w.rec(T.NEW_KEYRING, p.keyring);
   if (p.preserveFds) w.rec(T.PRESERVE_FDS, p.preserveFds);
+  if (p.personality !== undefined) w.rec(T.PERSONALITY, p.personality);
+  if (p.ioPriority !== undefined) w.rec(T.IOPRIO, p.ioPriority);
+  if (p.scheduler) {
+    const s = p.scheduler;
+    w.rec(T.SCHED, s.policy, s.priority, { i32: s.nice }, 0, s.flags, s.runtime, s.deadline, s.period);
+  }
+  if (p.affinityInitial) w.rec(T.AFFINITY, 0, p.affinityInitial);
+  if (p.affinityFinal) w.rec(T.AFFINITY, 1, p.affinityFinal);
+  if (p.lsmExec) w.rec(T.LSM_EXEC, p.lsmExec.file, p.lsmExec.value);
   if (p.seccomp) w.rec(T.SECCOMP, p.seccomp.flags, p.seccomp.notify ? 1 : 0, p.seccomp.program);
   if (p.terminal) w.rec(T.TERMINAL, p.terminal.console ? 1 : 0, p.terminal.rows, p.terminal.cols, p.terminal.socket);
   if (p.debug) w.rec(T.DEBUG);

@@ -14,6 +14,7 @@ import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, t
 import type { Sys } from '../sys';
 import type { Context } from './context';
 import { compileForState, planSeccomp, sendListener } from './seccomp';
+import { lsmFor } from './lsm';
 
 export interface CreateOptions {
   id: string;
@@ -112,7 +113,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
       id: o.id, bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
       preserveFds: extraFds, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
       debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket, seccomp: planSeccomp(seccomp),
-    }, hostFacts(cg.hierarchies));
+    }, { ...hostFacts(cg.hierarchies), lsm: lsmFor(spec.process) });
     const bytes = encodePlan(plan);
     timing(`plan built (${bytes.length} bytes)`);
 

@@ -13,6 +13,7 @@ import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
 import { deriveStatus, ociState, writeAtomic } from '../state';
 import { planSeccomp, sendListener } from './seccomp';
+import { lsmFor } from './lsm';
 import { CAPS } from '../spec/tables';
 import type { Process } from '../spec/types';
 import type { Context } from './context';
@@ -149,7 +150,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   }
   const cgroupDirs = o.cgroup?.length ? subCgroups(st.cgroupPaths, o.cgroup) : st.cgroupPaths;
   const plan = buildExecPlan(proc, nsJoin, cgroupDirs.map((p) => join(p, 'cgroup.procs')), lastCap,
-    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp));
+    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp), lsmFor(proc));
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();

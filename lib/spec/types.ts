@@ -31,7 +31,9 @@ export interface Process {
   apparmorProfile?: string;
   selinuxLabel?: string;
   ioPriority?: { class: string; priority?: number };
-  scheduler?: { policy: string };
+  scheduler?: {
+    policy: string; nice?: number; priority?: number; flags?: string[]; runtime?: number; deadline?: number; period?: number;
+  };
   execCPUAffinity?: { initial?: string; final?: string };
 }
 

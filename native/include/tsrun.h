@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 4
+#define TSRUN_ABI_VERSION 5
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -53,6 +53,11 @@ enum tsrun_tag {
 	                          str gid_map, str userns path ("" = a new userns with these maps) */
 	T_TERMINAL = 39,       /* u32 flags (TT_*), u32 rows, u32 cols, str console socket path
 	                          ("" = send the pty master to the runtime as M_PTY) */
+	T_PERSONALITY = 40,    /* u32 persona for personality(2), set before execve */
+	T_IOPRIO = 41,         /* u32 ioprio_set value ((class << 13) | level) */
+	T_SCHED = 42,          /* u32 policy, u32 priority, i32 nice, u32 pad, u64 flags, runtime, deadline, period */
+	T_AFFINITY = 43,       /* u32 when (0 = at start, 1 = before execve), cpu mask bytes */
+	T_LSM_EXEC = 44,       /* str lsm ("apparmor", "selinux"), str value for /proc/self/attr/.../exec */
 };
 
 #define TT_CONSOLE 0x1     /* bind the pty onto /dev/console (create/run, not exec) */

@@ -33,6 +33,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/personality.h>
 #include <termios.h>
 #include <sys/un.h>
 #include <sys/ioctl.h>
@@ -197,6 +198,18 @@ static struct {
 	int terminal;
 	uint32_t term_flags, rows, cols;
 	const char *console_path;
+	int has_personality, has_ioprio, has_sched;
+	uint32_t personality, ioprio;
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} sched;
+	const uint8_t *aff[2];
+	uint32_t aff_len[2];
+	const char *lsm, *lsm_value;
 } P;
 
 static int console_sock = -1;
@@ -664,6 +677,32 @@ static void parse_plan(const uint8_t *buf, size_t size)
 			P.rows = u32_at(p, len, &o);
 			P.cols = u32_at(p, len, &o);
 			P.console_path = str_at(p, len, &o);
+			break;
+		case T_PERSONALITY: P.has_personality = 1; P.personality = u32_at(p, len, &o); break;
+		case T_IOPRIO: P.has_ioprio = 1; P.ioprio = u32_at(p, len, &o); break;
+		case T_SCHED:
+			P.has_sched = 1;
+			P.sched.size = sizeof P.sched;
+			P.sched.policy = u32_at(p, len, &o);
+			P.sched.priority = u32_at(p, len, &o);
+			P.sched.nice = (int32_t)u32_at(p, len, &o);
+			(void)u32_at(p, len, &o);
+			P.sched.flags = u64_at(p, len, &o);
+			P.sched.runtime = u64_at(p, len, &o);
+			P.sched.deadline = u64_at(p, len, &o);
+			P.sched.period = u64_at(p, len, &o);
+			break;
+		case T_AFFINITY: {
+			uint32_t when = u32_at(p, len, &o);
+			if (when > 1)
+				die(EINVAL, "launch plan: bad affinity record");
+			P.aff[when] = p + o;
+			P.aff_len[when] = len - o;
+			break;
+		}
+		case T_LSM_EXEC:
+			P.lsm = str_at(p, len, &o);
+			P.lsm_value = str_at(p, len, &o);
 			break;
 		case T_PRESERVE_FDS: P.preserve = u32_at(p, len, &o); break;
 		case T_DEBUG: P.debug = 1; break;
@@ -1214,6 +1253,7 @@ static void join_namespaces(void)
 }
 
 static void container_init(int waitfd, int fifofd);
+static void set_affinity(int when);
 
 /* The console socket is a host path: connect before the init enters the
  * container's mount namespace. */
@@ -1392,6 +1432,7 @@ static int stage_init(int argc, char **argv)
 	close(planfd);
 	parse_plan(plan, got);
 	debugf("stage started");
+	set_affinity(0);
 
 	/* Nothing but stdio, the preserved fds and the sync socket crosses into
 	 * the container (CVE-2024-21626): close the rest now. */
@@ -1468,6 +1509,35 @@ static int stage_init(int argc, char **argv)
 		die(errno, "release container init");
 	}
 	_exit(0);
+}
+
+static void set_affinity(int when)
+{
+	if (!P.aff[when])
+		return;
+	if (syscall(SYS_sched_setaffinity, 0, P.aff_len[when], P.aff[when]) < 0)
+		die(errno, "process.execCPUAffinity.%s: sched_setaffinity", when ? "final" : "initial");
+}
+
+/* ioPriority and scheduler: while still privileged */
+static void set_priorities(void)
+{
+	if (P.has_ioprio && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (int)P.ioprio) < 0)
+		die(errno, "process.ioPriority: ioprio_set");
+	if (P.has_sched && syscall(SYS_sched_setattr, 0, &P.sched, 0) < 0)
+		die(errno, "process.scheduler: sched_setattr (policy %u)", P.sched.policy);
+}
+
+/* The LSM label the process gets at execve. */
+static void set_lsm_exec(void)
+{
+	if (!P.lsm)
+		return;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/thread-self/attr/%s/exec", P.lsm);
+	if (write_file(path, P.lsm_value, strlen(P.lsm_value)) < 0 &&
+	    write_file("/proc/thread-self/attr/exec", P.lsm_value, strlen(P.lsm_value)) < 0)
+		die(errno, "set the %s label for exec (%s)", P.lsm, P.lsm_value);
 }
 
 /* Load the compiled filter. Without no_new_privs this needs CAP_SYS_ADMIN,
@@ -1553,6 +1623,7 @@ static void container_init(int waitfd, int fifofd)
 			die(errno, "setrlimit %u (soft %llu, hard %llu)", P.rl[i].res,
 			    (unsigned long long)P.rl[i].soft, (unsigned long long)P.rl[i].hard);
 	}
+	set_priorities();
 	if (!P.nnp)
 		load_seccomp();
 	set_identity();
@@ -1593,6 +1664,10 @@ static void container_init(int waitfd, int fifofd)
 		close(fifofd);
 	}
 	run_start_hooks(state, h.len);
+	set_lsm_exec();
+	if (P.has_personality && personality(P.personality) < 0)
+		die(errno, "linux.personality: personality(0x%x)", P.personality);
+	set_affinity(1);
 	if (P.nnp && !P.seccomp_notify)
 		load_seccomp();
 	reset_signals();

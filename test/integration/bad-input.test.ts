@@ -2,7 +2,7 @@
 // non-zero exit, and afterwards there is no state dir, cgroup, mount or
 // process left of it.
 import t from 'tap';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, defaultConfig, type Config } from '../lib/harness';
 
@@ -26,6 +26,8 @@ type Case = {
   error: RegExp;
   /** a warning, not an error: the container is created */
   ok?: boolean;
+  /** the host has what the case needs absent */
+  skip?: boolean;
 };
 
 const cases: Case[] = [
@@ -97,6 +99,10 @@ const cases: Case[] = [
   { name: 'a sysctl of the host (not namespaced)', config: (c) => { c.linux.sysctl = { 'vm.max_map_count': '262144' }; }, error: /linux\.sysctl: sysctl "vm\.max_map_count" is not in a separate kernel namespace/ },
   { name: 'a net sysctl without a network namespace', config: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'network'); c.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; }, error: /sysctl "net\.ipv4\.ip_forward" is not allowed in the hosts network namespace/ },
   { name: 'an ipc sysctl in the host ipc namespace', config: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'ipc'); c.linux.sysctl = { 'kernel.shmmax': '1000' }; }, error: /sysctl "kernel\.shmmax" is not allowed in the hosts ipc namespace/ },
+  { name: 'an AppArmor profile where AppArmor is not enabled', config: (c) => { (c.process as Record<string, unknown>).apparmorProfile = 'tsrun-test'; }, error: /process\.apparmorProfile: AppArmor is not enabled on this host/, skip: existsSync('/sys/kernel/security/apparmor') },
+  { name: 'an SELinux label where SELinux is not enabled', config: (c) => { (c.process as Record<string, unknown>).selinuxLabel = 'system_u:system_r:container_t:s0'; }, error: /process\.selinuxLabel: SELinux is not enabled on this host/, skip: existsSync('/sys/fs/selinux/enforce') },
+  { name: 'an invalid execCPUAffinity', config: (c) => { (c.process as Record<string, unknown>).execCPUAffinity = { final: '3-1' }; }, error: /process\.execCPUAffinity\.final: invalid CPU range "3-1"/ },
+  { name: 'an unknown ioPriority class', config: (c) => { (c.process as Record<string, unknown>).ioPriority = { class: 'IOPRIO_CLASS_FAST' }; }, error: /process\.ioPriority\.class/ },
   { name: 'idmap without mappings or a user namespace', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['bind', 'idmap'] }); }, error: /mounts\[6\] \(\/mnt\): option idmap without uidMappings\/gidMappings needs a user namespace/ },
   { name: 'idmap on a mount that is not a bind', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['idmap'], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } as never); }, error: /mounts\[6\] \(\/mnt\): idmapped mounts are only supported for bind mounts/ },
   { name: 'idmap of a filesystem that cannot be idmapped', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/proc/sys', options: ['rbind', 'idmap'], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } as never); }, error: /mounts\[\d+\]: idmap \/proc\/sys .*: E/ },
@@ -106,7 +112,7 @@ const cases: Case[] = [
 ];
 
 for (const c of cases) {
-  t.test(c.name, async (t) => {
+  t.test(c.name, { skip: c.skip }, async (t) => {
     const id = sb.id('bad');
     let b: string;
     if (c.raw !== undefined) {

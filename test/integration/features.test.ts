@@ -388,3 +388,46 @@ t.test('--no-pivot: the rootfs is moved onto / and chrooted (for ramfs roots)', 
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout, 'tsrun-test 0\n/bin/busybox\nproc\n');
 });
+
+t.test('personality, ioPriority, scheduler, execCPUAffinity', async (t) => {
+  const r = sh('uname -m; ionice -p $$; awk \'{print $19, $41}\' /proc/self/stat; grep Cpus_allowed_list /proc/self/status', (c) => {
+    c.linux.personality = { domain: 'LINUX32' };
+    (c.process as Record<string, unknown>).ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+    (c.process as Record<string, unknown>).scheduler = { policy: 'SCHED_BATCH', nice: 5 };
+    (c.process as Record<string, unknown>).execCPUAffinity = { initial: '0-1', final: '0' };
+  });
+  t.equal(r.status, 0, r.stderr);
+  const l = r.stdout.split('\n');
+  t.equal(l[0], 'i686', 'LINUX32 persona');
+  t.match(l[1], /best-effort: prio 6/);
+  t.equal(l[2], '5 3', 'nice 5, SCHED_BATCH (3)');
+  t.match(l[3], /Cpus_allowed_list:\s+0$/, 'the final affinity');
+  const init = sh('grep Cpus_allowed_list /proc/self/status', (c) => {
+    (c.process as Record<string, unknown>).execCPUAffinity = { initial: '1' };
+  });
+  t.match(init.stdout, /Cpus_allowed_list:\s+1\n$/, 'the initial affinity stays when there is no final one');
+});
+
+t.test('CVE-2022-29162 and no_new_privs: no capability or uid is gained that was not given', async (t) => {
+  const { copyFileSync, chmodSync, mkdirSync } = require('node:fs') as typeof import('node:fs');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const dir = join(sb.dir, 'suid');
+  mkdirSync(dir);
+  const probe = join(dir, 'sysprobe');
+  const b = spawnSync('cc', ['-O2', '-static', '-o', probe, join(__dirname, '..', 'helpers', 'sysprobe.c')], { encoding: 'utf8' });
+  t.equal(b.status, 0, b.stderr);
+  chmodSync(probe, 0o4755); // setuid root
+  void copyFileSync;
+  const run = (nnp: boolean) => sh('grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb)" /proc/self/status | tr -s "\\t " " "; /suid/sysprobe 107', (c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.process.noNewPrivileges = nnp;
+    c.process.capabilities = { bounding: ['CAP_NET_BIND_SERVICE'], effective: [], permitted: [] };
+    c.mounts.push({ destination: '/suid', type: 'bind', source: dir, options: ['rbind', 'ro', 'suid'] });
+  });
+  const r = run(true);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'CapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapBnd: 0000000000000400\nCapAmb: 0000000000000000\nret=1000 errno=0\n',
+    'inheritable and ambient empty; a setuid-root program runs with euid 1000 under no_new_privs');
+  const without = run(false);
+  t.match(without.stdout, /ret=0 errno=0\n$/, 'without no_new_privs the same program does become euid 0 (the check above can fail)');
+});
