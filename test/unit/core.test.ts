@@ -171,10 +171,11 @@ t.test('signals', async (t) => {
   t.throws(() => parseSignal('99'), /unknown signal/);
 });
 
-t.test('features reports what is refused as not enabled', async (t) => {
+t.test('features reports what is supported, and what is refused as not enabled', async (t) => {
   const { features } = await import('../../lib/runtime/features');
-  const f = features('x') as { linux: { seccomp: { enabled: boolean }; namespaces: string[] }; ociVersionMax: string; hooks: string[] };
-  t.equal(f.linux.seccomp.enabled, false);
+  const f = features('x') as { linux: { seccomp: { enabled: boolean }; apparmor: { enabled: boolean }; namespaces: string[] }; ociVersionMax: string; hooks: string[] };
+  t.equal(f.linux.seccomp.enabled, true);
+  t.equal(f.linux.apparmor.enabled, false, 'profiles are applied only where AppArmor is enabled; the build does not claim it');
   t.ok(f.linux.namespaces.includes('time'));
   t.equal(f.ociVersionMax, '1.3.0');
   t.equal(f.hooks.length, 6);
