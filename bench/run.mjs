@@ -3,7 +3,9 @@
 //   node bench/run.mjs [--rounds N] [--json FILE] [--runtimes tsrun,runc,crun]
 // Per round each runtime does one lifecycle (create, start, state, exec,
 // pause, resume, kill, delete) of a busybox container, one `run` of /bin/true,
-// one `run` of /bin/true with 30 more mounts (mounts30Cost = the difference), and the waiting
+// one `run` of /bin/true with 30 more mounts (mounts30Cost = the difference), one under
+// podman's default seccomp profile (seccompCost; tsrun's first run compiles, later ones reuse
+// the compiled program from its cache), and the waiting
 // process (between create and start) is measured for RSS and PSS. Also the
 // bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
 // them for comparison across commits. Run as root.
@@ -92,6 +94,13 @@ async function worker(runtime, dir) {
       res.runMounts30 = now() - t2;
       if (r30.status !== 0) throw new Error(`${runtime} run (30 mounts): ${lastErr()}`);
       res.mounts30Cost = res.runMounts30 - res.runTrue;
+      if (existsSync(join(dir, 'bundle-seccomp', 'config.json'))) {
+        const t3 = now();
+        const rs = spawnSync(bin, ['--root', root, 'run', '--bundle', join(dir, 'bundle-seccomp'), `${id}-sc`], { env, stdio: ['ignore', devnull, errFd] });
+        res.runSeccomp = now() - t3;
+        if (rs.status !== 0) throw new Error(`${runtime} run (podman's seccomp profile): ${lastErr()}`);
+        res.seccompCost = res.runSeccomp - res.runTrue;
+      }
       if (runtime === 'tsrun') {
         const t1 = now();
         spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
@@ -142,6 +151,33 @@ function makeBundles(dir) {
   for (let i = 0; i < 10; i++) extra.push({ destination: `/mnt/b${i}`, type: 'bind', source: join(bm, 'src'), options: ['rbind', i < 5 ? 'ro' : 'rw'] });
   for (let i = 0; i < 5; i++) extra.push({ destination: `/mnt/f${i}`, type: 'bind', source: join(bm, 'src', 'file'), options: ['bind', 'ro'] });
   writeFileSync(join(bm, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, mounts: [...cfg.mounts, ...extra], linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/m` } }));
+  // /bin/true under podman's default seccomp profile, in the OCI form podman writes
+  const profile = podmanSeccomp(dir, join(b, 'rootfs'));
+  if (profile) {
+    const bs = join(dir, 'bundle-seccomp');
+    spawnSync('mkdir', ['-p', bs]);
+    writeFileSync(join(bs, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, linux: { ...cfg.linux, seccomp: profile, cgroupsPath: `/tsrun-bench-${process.pid}/s` } }));
+  } else {
+    process.stderr.write('podman not installed: no seccomp metrics\n');
+  }
+}
+
+function podmanSeccomp(dir, rootfs) {
+  if (spawnSync('podman', ['--version']).status !== 0) return undefined;
+  const common = ['--root', join(dir, 'podman-root'), '--runroot', join(dir, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const r = spawnSync('podman', [...common, 'create', '--rootfs', rootfs, 'true'], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const id = r.stdout.trim();
+  const cfg = join(dir, 'podman-root', 'overlay-containers', id, 'userdata', 'config.json');
+  try {
+    if (!existsSync(cfg)) spawnSync('podman', [...common, 'init', id]);
+    return JSON.parse(readFileSync(cfg, 'utf8')).linux.seccomp;
+  } catch {
+    return undefined;
+  } finally {
+    spawnSync('podman', [...common, 'rm', '-f', id]);
+    spawnSync('umount', ['-R', '-l', join(dir, 'podman-root')]);
+  }
 }
 
 function startWorker(runtime, dir) {
@@ -210,7 +246,7 @@ async function driver() {
     cleanup();
   }
 
-  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'waitRssKb', 'waitPssKb'];
+  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb'];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);
