@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -1131,7 +1132,14 @@ static void resolve_executable(void)
 	if (strchr(a0, '/')) {
 		struct stat st;
 		if (stat(a0, &st) < 0)
-			die(errno, "exec: \"%s\": stat %s", a0, a0);
+		{
+			/* runc's (Go's) words, lower case: podman and containerd match them */
+			int e = errno;
+			char msg[128];
+			snprintf(msg, sizeof msg, "%s", strerror(e));
+			msg[0] = (char)tolower((unsigned char)msg[0]);
+			die(e, "exec: \"%s\": stat %s: %s", a0, a0, msg);
+		}
 		if (S_ISDIR(st.st_mode))
 			die(EISDIR, "exec: \"%s\": is a directory", a0);
 		if (!is_exec_file(a0))

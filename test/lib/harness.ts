@@ -211,7 +211,8 @@ export class Sandbox {
       if (mp && mp.startsWith(this.dir)) out.push(`mount ${mp}`);
     }
     if (existsSync(this.root)) {
-      for (const d of readdirSync(this.root)) out.push(`state dir ${d}`);
+      // the seccomp compile cache is shared by containers, not a container's state
+      for (const d of readdirSync(this.root)) if (d !== '.tsrun-seccomp-cache') out.push(`state dir ${d}`);
     }
     for (const h of cgroupMounts()) {
       const p = join(h, this.cgroupParent);
