@@ -154,6 +154,8 @@ export const commands: CommandDef[] = [
       { name: 'memory-reservation', type: 'string', desc: 'memory soft limit in bytes' },
       { name: 'memory-swap', type: 'string', desc: 'total memory usage (memory + swap); -1 for unlimited swap' },
       { name: 'pids-limit', type: 'number', desc: 'maximum number of pids allowed in the container' },
+      { name: 'l3-cache-schema', type: 'string', desc: 'the string of Intel RDT/CAT L3 cache schema' },
+      { name: 'mem-bw-schema', type: 'string', desc: 'the string of Intel RDT/MBA memory bandwidth schema' },
     ],
   },
   { name: 'features', desc: 'show the enabled features (runtime-spec features.md)', positionals: [], flags: [] },

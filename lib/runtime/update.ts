@@ -21,6 +21,8 @@ export interface UpdateFlags {
   memoryReservation?: string;
   memorySwap?: string;
   pidsLimit?: number;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4 };
@@ -40,6 +42,9 @@ function num(flag: string, v: string): number {
 
 /** The LinuxResources an update asks for: the JSON first, flags on top. */
 export function resourcesFrom(f: UpdateFlags, stdin: () => string): Record<string, Record<string, unknown>> {
+  if (f.l3CacheSchema !== undefined || f.memBwSchema !== undefined) {
+    throw new TsrunError(`--${f.l3CacheSchema !== undefined ? 'l3-cache-schema' : 'mem-bw-schema'}: Intel RDT is not supported by tsrun`);
+  }
   let r: Record<string, Record<string, unknown>> = {};
   if (f.resources) {
     const text = f.resources === '-' ? stdin() : readFileSync(f.resources, 'utf8');
