@@ -534,3 +534,15 @@ for (const [prop, seen] of [['rslave', true], ['rprivate', false]] as const) {
     t.equal(readFileSync(out, 'utf8').trim(), seen ? '1' : '0');
   });
 }
+
+check('config.md#mounts', 'overlay mount type with filesystem data (lowerdir, upperdir, workdir)', (t) => {
+  const base = join(sb.dir, 'conf-overlay');
+  for (const d of ['lower', 'upper', 'work']) mkdirSync(join(base, d), { recursive: true });
+  writeFileSync(join(base, 'lower', 'from-lower'), 'L\n');
+  const r = inside('cat /ov/from-lower; echo U > /ov/new; grep " /ov " /proc/self/mountinfo | grep -o " - overlay "', (c) => {
+    c.mounts.push({ destination: '/ov', type: 'overlay', source: 'overlay', options: [`lowerdir=${join(base, 'lower')}`, `upperdir=${join(base, 'upper')}`, `workdir=${join(base, 'work')}`] });
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'L\n - overlay \n');
+  t.equal(readFileSync(join(base, 'upper', 'new'), 'utf8'), 'U\n', 'writes land in upperdir');
+});
