@@ -1,6 +1,6 @@
 // events: container stats in runc's JSON shape (--stats once, or every
 // --interval), and OOM events, until the container stops.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors';
 import { deriveStatus, sleep, type StoredState } from '../state';
@@ -26,40 +26,58 @@ function kv(text: string | undefined): Record<string, number> {
   return o;
 }
 
-function dirFor(st: StoredState, ctrl: string): string | undefined {
-  return st.cgroupPaths.find((p) => p.split('/').includes(ctrl)) ?? st.cgroupPaths.find((p) => p.includes('/unified/'));
+/** The container's cgroup that holds ctrl: its v1 hierarchy, else the v2 one that has it enabled. */
+function dirFor(st: StoredState, ctrl: string): { dir: string; v2: boolean } | undefined {
+  const v1 = st.cgroupPaths.find((p) => p.split('/').includes(ctrl) && !existsSync(join(p, 'cgroup.controllers')));
+  if (v1) return { dir: v1, v2: false };
+  const v2 = st.cgroupPaths.find((p) => (rd(p, 'cgroup.controllers') ?? '').split(' ').includes(ctrl));
+  return v2 ? { dir: v2, v2: true } : undefined;
 }
 
 export function stats(st: StoredState): Record<string, unknown> {
   const cpu = dirFor(st, 'cpuacct') ?? dirFor(st, 'cpu');
   const mem = dirFor(st, 'memory');
   const pids = dirFor(st, 'pids');
-  const cpuStat = kv(rd(dirFor(st, 'cpu'), 'cpu.stat'));
-  const acct = kv(rd(cpu, 'cpuacct.stat'));
+  const cpuStat = kv(rd(dirFor(st, 'cpu')?.dir, 'cpu.stat'));
+  const acct = kv(rd(cpu?.dir, 'cpuacct.stat'));
   const tick = 1e7; // USER_HZ 100 -> ns
-  const memStat = kv(rd(mem, 'memory.stat'));
-  return {
-    cpu: {
-      usage: {
-        total: n(rd(cpu, 'cpuacct.usage')),
-        percpu: (rd(cpu, 'cpuacct.usage_percpu') ?? '').split(/\s+/).filter(Boolean).map(Number),
+  const memStat = kv(rd(mem?.dir, 'memory.stat'));
+  const m = mem?.dir;
+  // v2 files where v1 ones are missing (runc's stats shape either way)
+  const usage = cpu?.v2
+    ? { total: (cpuStat.usage_usec ?? 0) * 1000, percpu: [] as number[], kernel: (cpuStat.system_usec ?? 0) * 1000, user: (cpuStat.user_usec ?? 0) * 1000 }
+    : {
+        total: n(rd(cpu?.dir, 'cpuacct.usage')),
+        percpu: (rd(cpu?.dir, 'cpuacct.usage_percpu') ?? '').split(/\s+/).filter(Boolean).map(Number),
         kernel: (acct.system ?? 0) * tick,
         user: (acct.user ?? 0) * tick,
-      },
-      throttling: { periods: cpuStat.nr_periods ?? 0, throttled_periods: cpuStat.nr_throttled ?? 0, throttled_time: cpuStat.throttled_time ?? 0 },
+      };
+  const memory = mem?.v2
+    ? {
+        cache: memStat.file ?? 0,
+        usage: { limit: n(rd(m, 'memory.max')), usage: n(rd(m, 'memory.current')), max: n(rd(m, 'memory.peak')), failcnt: kv(rd(m, 'memory.events')).max ?? 0 },
+        swap: { limit: n(rd(m, 'memory.swap.max')), usage: n(rd(m, 'memory.swap.current')), max: n(rd(m, 'memory.swap.peak')), failcnt: 0 },
+        raw: memStat,
+      }
+    : {
+        cache: memStat.total_cache ?? memStat.cache ?? 0,
+        usage: { limit: n(rd(m, 'memory.limit_in_bytes')), usage: n(rd(m, 'memory.usage_in_bytes')), max: n(rd(m, 'memory.max_usage_in_bytes')), failcnt: n(rd(m, 'memory.failcnt')) },
+        swap: { limit: n(rd(m, 'memory.memsw.limit_in_bytes')), usage: n(rd(m, 'memory.memsw.usage_in_bytes')), max: n(rd(m, 'memory.memsw.max_usage_in_bytes')), failcnt: n(rd(m, 'memory.memsw.failcnt')) },
+        raw: memStat,
+      };
+  return {
+    cpu: {
+      usage,
+      throttling: { periods: cpuStat.nr_periods ?? 0, throttled_periods: cpuStat.nr_throttled ?? 0, throttled_time: (cpuStat.throttled_time ?? (cpuStat.throttled_usec ?? 0) * 1000) },
     },
-    memory: {
-      cache: memStat.total_cache ?? memStat.cache ?? 0,
-      usage: { limit: n(rd(mem, 'memory.limit_in_bytes')), usage: n(rd(mem, 'memory.usage_in_bytes')), max: n(rd(mem, 'memory.max_usage_in_bytes')), failcnt: n(rd(mem, 'memory.failcnt')) },
-      swap: { limit: n(rd(mem, 'memory.memsw.limit_in_bytes')), usage: n(rd(mem, 'memory.memsw.usage_in_bytes')), max: n(rd(mem, 'memory.memsw.max_usage_in_bytes')), failcnt: n(rd(mem, 'memory.memsw.failcnt')) },
-      raw: memStat,
-    },
-    pids: { current: n(rd(pids, 'pids.current')), limit: n(rd(pids, 'pids.max')) },
+    memory,
+    pids: { current: n(rd(pids?.dir, 'pids.current')), limit: n(rd(pids?.dir, 'pids.max')) },
   };
 }
 
 function oomKills(st: StoredState): number {
-  return kv(rd(dirFor(st, 'memory'), 'memory.oom_control')).oom_kill ?? 0;
+  const m = dirFor(st, 'memory');
+  return kv(rd(m?.dir, m?.v2 ? 'memory.events' : 'memory.oom_control')).oom_kill ?? 0;
 }
 
 export function events(ctx: Context, id: string, once: boolean, intervalS: number): void {

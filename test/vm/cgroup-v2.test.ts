@@ -1,0 +1,138 @@
+// cgroup v2 for real, on a pure v2 hierarchy with every controller: a qemu
+// guest (test/vm/qemu.ts) runs tsrun from this checkout against configs
+// written here, and reports what the cgroup files say and what the kernel
+// did. One boot for the whole batch: everything is slow under emulation.
+import t from 'tap';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig, TSRUN, type Config } from '../lib/harness';
+import { findVm, runInVm } from './qemu';
+
+const vm = findVm();
+if (typeof vm === 'string') {
+  t.comment(`SKIP: ${vm} (.ci/run installs qemu-system-x86 and linux-image-amd64)`);
+  process.exit(0);
+}
+
+// ~3 minutes under emulation here; room for a slower CI machine
+t.setTimeout(900000);
+
+const work = mkdtempSync(join(tmpdir(), 'tsrun-v2vm-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+const share = join(work, 'share');
+mkdirSync(join(share, 'b'), { recursive: true });
+
+/** A bundle in the share for the guest; its rootfs is the guest's /tmp/rootfs. */
+function bundle(name: string, args: string[], mod?: (c: Config) => void): string {
+  const c = defaultConfig(args);
+  c.root = { path: '/tmp/rootfs', readonly: true };
+  c.linux.cgroupsPath = `/tsrun-v2/${name}`;
+  mod?.(c);
+  mkdirSync(join(share, 'b', name), { recursive: true });
+  writeFileSync(join(share, 'b', name, 'config.json'), JSON.stringify(c));
+  return `/mnt/b/${name}`;
+}
+
+const MiB = 1024 * 1024;
+const res = bundle('res', ['sleep', '1000'], (c) => {
+  c.linux.resources = {
+    memory: { limit: 64 * MiB, reservation: 32 * MiB, swap: 96 * MiB },
+    cpu: { shares: 512, quota: 20000, period: 100000, cpus: '0', mems: '0' },
+    pids: { limit: 50 },
+    hugepageLimits: [{ pageSize: '2MB', limit: 4 * MiB }],
+    unified: { 'memory.high': String(60 * MiB) },
+  };
+});
+const oom = bundle('oom', ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" x); echo survived'], (c) => {
+  c.linux.resources = { memory: { limit: 16 * MiB, swap: 16 * MiB } };
+});
+const pids = bundle('pids', ['sh', '-c', 'n=0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & [ $? = 0 ] && n=$((n+1)); done; echo started=$n'], (c) => {
+  c.linux.resources = { pids: { limit: 4 } };
+});
+// an OOM that events must report (the hog waits until events is watching)
+const oomev = bundle('oomev', ['sh', '-c', 'sleep 3; x=$(head -c 100000000 /dev/zero | tr "\\0" x)'], (c) => {
+  c.linux.resources = { memory: { limit: 16 * MiB, swap: 16 * MiB } };
+});
+const zero = bundle('zero', ['true'], (c) => {
+  c.linux.resources = { pids: { limit: 0 } };
+});
+
+// the guest: a busybox rootfs in its /tmp, then the checks, one key=value per line
+const T = `${TSRUN} --root /run/tsrun-v2`;
+const CG = '/sys/fs/cgroup/tsrun-v2';
+const script = `
+set -u
+R=/tmp/rootfs
+mkdir -p $R/bin $R/proc $R/sys $R/dev $R/tmp $R/etc
+cp /bin/busybox $R/bin/busybox
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox $R/bin/$a; done
+echo 'root:x:0:0:root:/root:/bin/sh' > $R/etc/passwd
+kv() { echo "$1=\${2:-}"; }
+f() { cat "$1" 2>/dev/null | head -1 | tr ' ' '_'; }
+
+${T} create --bundle ${res} res; kv create_res $?
+D=${CG}/res
+kv memory.max $(f $D/memory.max); kv memory.low $(f $D/memory.low); kv memory.swap.max $(f $D/memory.swap.max)
+kv memory.high $(f $D/memory.high); kv cpu.weight $(f $D/cpu.weight); kv cpu.max $(f $D/cpu.max)
+kv cpuset.cpus $(f $D/cpuset.cpus); kv cpuset.mems $(f $D/cpuset.mems); kv pids.max $(f $D/pids.max)
+kv hugetlb.2MB.max $(f $D/hugetlb.2MB.max)
+kv init_in_cgroup $(grep -c "^0::/tsrun-v2/res$" /proc/$(${T} state res | grep '"pid"' | tr -dc 0-9)/cgroup)
+${T} start res; kv start $?
+${T} pause res; kv pause $?; kv freeze_paused $(f $D/cgroup.freeze); kv state_paused $(${T} state res | grep -o '"status": "[a-z]*"' | tr -d '" ' )
+${T} resume res; kv resume $?; kv freeze_resumed $(f $D/cgroup.freeze)
+${T} update --memory 96M --pids-limit 20 --cpu-quota 50000 res; kv update $?
+kv updated_memory.max $(f $D/memory.max); kv updated_pids.max $(f $D/pids.max); kv updated_cpu.max $(f $D/cpu.max)
+echo '{"memory":{"limit":67108864},"unified":{"memory.high":"50331648"}}' | ${T} update --resources - res; kv update_json $?
+kv json_memory.max $(f $D/memory.max); kv json_memory.high $(f $D/memory.high)
+${T} events --stats res > /tmp/ev.json; kv events $?
+kv events_type $(grep -o '"type":"stats"' /tmp/ev.json | head -1 | tr -d '"')
+kv events_pids $(grep -o '"pids":{"current":[0-9]*' /tmp/ev.json | tr -dc 0-9)
+${T} exec -d res sh -c 'sleep 1000 & sleep 1000'; kv exec $?
+kv procs_before_kill $(cat $D/cgroup.procs | wc -l)
+${T} kill --all res KILL; kv kill_all $?
+i=0; while [ $i -lt 100 ] && [ -n "$(cat $D/cgroup.procs)" ]; do sleep 0.1; i=$((i+1)); done
+kv procs_after_kill $(cat $D/cgroup.procs | wc -l)
+${T} delete res; kv delete $?
+kv cgroup_removed $([ -d $D ] && echo no || echo yes)
+
+${T} run --bundle ${oom} oom > /tmp/oom.out 2>&1; kv oom_status $?
+kv oom_output $(grep -c survived /tmp/oom.out)
+
+${T} run --bundle ${pids} pids > /tmp/pids.out 2>&1; kv pids_status $?
+kv pids_cant_fork $(grep -c "can't fork" /tmp/pids.out)
+
+${T} create --bundle ${oomev} oomev </dev/null >/dev/null 2>&1
+${T} events oomev > /tmp/oomev.json 2>&1 &
+EV=$!
+${T} start oomev
+wait $EV
+kv oom_events $(grep -c '"type":"oom"' /tmp/oomev.json)
+${T} delete oomev
+
+${T} run --bundle ${zero} zero > /tmp/zero.out 2>&1; kv zero_status $?
+kv zero_msg "$(head -1 /tmp/zero.out | tr ' ' _)"
+kv leftover_cgroups $(find ${CG} -mindepth 1 -type d 2>/dev/null | wc -l)
+`;
+
+t.test('tsrun on a pure cgroup v2 hierarchy (qemu guest)', async (t) => {
+  const r = runInVm(vm, work, script);
+  t.equal(r.status, 0, `guest script ran (${r.ms} ms)\n${r.console.slice(-2000)}`);
+  const kv = new Map(r.output.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  t.comment(r.output);
+  const want: Record<string, string> = {
+    create_res: '0', 'memory.max': String(64 * MiB), 'memory.low': String(32 * MiB),
+    'memory.swap.max': String(32 * MiB), 'memory.high': String(60 * MiB), 'cpu.weight': '20', 'cpu.max': '20000_100000',
+    'cpuset.cpus': '0', 'cpuset.mems': '0', 'pids.max': '50', 'hugetlb.2MB.max': String(4 * MiB), init_in_cgroup: '1',
+    start: '0', pause: '0', freeze_paused: '1', state_paused: 'status:paused', resume: '0', freeze_resumed: '0',
+    update: '0', 'updated_memory.max': String(96 * MiB), 'updated_pids.max': '20', 'updated_cpu.max': '50000_100000',
+    update_json: '0', 'json_memory.max': String(64 * MiB), 'json_memory.high': String(48 * MiB),
+    events: '0', events_type: 'type:stats', exec: '0', kill_all: '0', procs_after_kill: '0', delete: '0', cgroup_removed: 'yes',
+    oom_status: '137', oom_output: '0', pids_cant_fork: '1', oom_events: '1', zero_status: '1', leftover_cgroups: '0',
+  };
+  for (const [k, v] of Object.entries(want)) t.equal(kv.get(k), v, k);
+  t.ok(Number(kv.get('events_pids')) >= 1, 'events --stats counts the pids');
+  t.ok(Number(kv.get('procs_before_kill')) >= 3, 'init and the exec\'d processes were in the cgroup');
+  t.not(kv.get('pids_status'), '0', 'the shell fails when forks stop at pids.max');
+  t.match(kv.get('zero_msg'), /tsrun:/, 'pids.limit 0 is a real limit on v2: nothing can start, one clear error');
+});
