@@ -240,6 +240,18 @@ export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: D
   }
 }
 
+/**
+ * Where devices are filtered by eBPF: the container's v2 cgroup when there is
+ * no v1 devices controller (pure v2), with the rules to compile: the
+ * config's, then runc's default allow list and the config's linux.devices.
+ */
+export function deviceFilterTarget(s: CgroupSetup, res: R | undefined, extraAllow: DeviceRule[] = []): { dir: string; rules: DeviceRule[] } | undefined {
+  if (v1Dir(s, 'devices')) return undefined;
+  const dir = v2Dir(s);
+  if (!dir) return undefined;
+  return { dir, rules: [...((res?.devices as DeviceRule[] | undefined) ?? []), ...DEFAULT_DEVICE_RULES, ...extraAllow] };
+}
+
 function t2(s: CgroupSetup, v1: string, v2: string): string {
   return v1Dir(s, v1) ? v1 : v2;
 }

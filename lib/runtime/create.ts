@@ -8,7 +8,7 @@ import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
 import { planCgroups, createCgroups, destroyCgroups, systemdPath } from '../cgroups';
-import { applyResources } from '../cgroups/resources';
+import { applyResources, deviceFilterTarget, type DeviceRule } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, type StoredState } from '../state';
 import type { Sys } from '../sys';
@@ -99,13 +99,22 @@ export function create(ctx: Context, o: CreateOptions): Created {
       destroyCgroups(cg.created);
     });
     // limits are in place before the init joins: nothing runs unlimited
-    applyResources(cg, spec.linux?.resources, (spec.linux?.devices ?? []).map((d) => ({
+    const configDevices: DeviceRule[] = (spec.linux?.devices ?? []).map((d) => ({
       allow: true, type: d.type === 'u' ? 'c' : d.type === 'p' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm',
-    })));
+    }));
+    applyResources(cg, spec.linux?.resources, configDevices);
     timing('cgroups created');
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     sys = (require('../sys') as typeof import('../sys')).loadSys();
+    // cgroup v2 without a v1 devices controller: the device list as eBPF
+    const df = deviceFilterTarget(cg, spec.linux?.resources, configDevices);
+    if (df) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { deviceProgram } = require('../cgroups/devices-ebpf') as typeof import('../cgroups/devices-ebpf');
+      sys.attachDeviceFilter(df.dir, deviceProgram(df.rules));
+      timing('device filter attached');
+    }
     const fifo = store.fifo(o.id);
     sys.mkfifo(fifo, 0o622);
     chmodSync(fifo, 0o622);

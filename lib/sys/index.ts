@@ -17,6 +17,8 @@ export interface Sys {
   setSubreaper(): void;
   close(fd: number): void;
   mkfifo(path: string, mode: number): void;
+  /** load a cgroup device eBPF program and attach it to a cgroup v2 directory */
+  attachDeviceFilter(dir: string, program: Buffer): void;
   /** connect to a unix socket and send fd with data (SCM_RIGHTS) */
   sendFdTo(path: string, fd: number, data: Buffer): void;
   /** raw mode on a tty; returns what restores it, or undefined if fd is no tty */
@@ -56,6 +58,7 @@ export function loadSys(): Sys {
   const ttyRestore = lib.func('int tsrun_tty_restore(int fd, const uint8_t *saved)');
   const winsizeCopy = lib.func('int tsrun_winsize_copy(int from, int to)');
   const relay = lib.func('int tsrun_relay(int master, int in, int out, int pidfd)');
+  const bpfDevices = lib.func('int tsrun_bpf_device_filter(const char *dir, const uint8_t *insns, int count, _Out_ uint8_t *log, int loglen)');
   const sendFdTo = lib.func('int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)');
   const send = lib.func('int tsrun_send(int sock, const uint8_t *buf, int len)');
   const waitpid = lib.func('int tsrun_waitpid(int pid)');
@@ -83,6 +86,14 @@ export function loadSys(): Sys {
       const fd = new Int32Array(1);
       const n = recv(sock, pidfd, buf, buf.length, timeoutMs, fd);
       return { n, fd: fd[0]! };
+    },
+    attachDeviceFilter(dir, program) {
+      const log = Buffer.alloc(4096);
+      const r = bpfDevices(dir, program, program.length / 8, log, log.length);
+      if (r < 0) {
+        const why = log.toString('utf8', 0, Math.max(0, log.indexOf(0))).trim().split('\n').pop();
+        fail(`cgroup v2 device filter (eBPF) on ${dir}${why ? ` (verifier: ${why})` : ''}`, r);
+      }
     },
     sendFdTo(path, fd, data) {
       const r = sendFdTo(path, fd, data, data.length);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <linux/bpf.h>
 #include <unistd.h>
 
 #include "../include/tsrun.h"
@@ -246,6 +247,45 @@ int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)
 	int e = errno;
 	close(s);
 	return n < 0 ? -e : 0;
+}
+
+/* Load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to the cgroup v2
+ * directory DIR (alongside any others: BPF_F_ALLOW_MULTI). The attachment
+ * keeps the program alive; it goes with the cgroup. LOG gets the verifier's
+ * complaint on failure. */
+int tsrun_bpf_device_filter(const char *dir, const uint8_t *insns, int count, char *log, int loglen)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof a);
+	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	a.insn_cnt = (uint32_t)count;
+	a.insns = (uint64_t)(uintptr_t)insns;
+	a.license = (uint64_t)(uintptr_t)"Apache";
+	if (log && loglen > 0) {
+		log[0] = 0;
+		a.log_level = 1;
+		a.log_size = (uint32_t)loglen;
+		a.log_buf = (uint64_t)(uintptr_t)log;
+	}
+	int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+	if (prog < 0)
+		return -errno;
+	int cg = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (cg < 0) {
+		int e = errno;
+		close(prog);
+		return -e;
+	}
+	memset(&a, 0, sizeof a);
+	a.target_fd = (uint32_t)cg;
+	a.attach_bpf_fd = (uint32_t)prog;
+	a.attach_type = BPF_CGROUP_DEVICE;
+	a.attach_flags = BPF_F_ALLOW_MULTI;
+	int r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof a);
+	int e = errno;
+	close(cg);
+	close(prog);
+	return r < 0 ? -e : 0;
 }
 
 /* --------------------------------------------------------- terminals --- */

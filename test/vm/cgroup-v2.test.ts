@@ -50,6 +50,21 @@ const oom = bundle('oom', ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\
 const pids = bundle('pids', ['sh', '-c', 'n=0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & [ $? = 0 ] && n=$((n+1)); done; echo started=$n'], (c) => {
   c.linux.resources = { pids: { limit: 4 } };
 });
+// devices through the eBPF filter: mknod is allowed (b *:* m), reading a
+// disk is not; with an allow rule the same open reaches the (absent) driver
+const devScript = 'mknod /dev/xsda b 8 0 && echo mknod-ok; head -c1 /dev/xsda 2>&1 | tr " " _; head -c1 /dev/zero | wc -c';
+const devCaps = (c: Config) => {
+  c.process.capabilities = { bounding: ['CAP_MKNOD'], effective: ['CAP_MKNOD'], permitted: ['CAP_MKNOD'] };
+};
+const devDeny = bundle('devdeny', ['sh', '-c', devScript], (c) => {
+  devCaps(c);
+  c.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+});
+const devAllow = bundle('devallow', ['sh', '-c', devScript], (c) => {
+  devCaps(c);
+  c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 8, minor: 0, access: 'r' }] };
+});
+
 // an OOM that events must report (the hog waits until events is watching)
 const oomev = bundle('oomev', ['sh', '-c', 'sleep 3; x=$(head -c 100000000 /dev/zero | tr "\\0" x)'], (c) => {
   c.linux.resources = { memory: { limit: 16 * MiB, swap: 16 * MiB } };
@@ -110,6 +125,11 @@ wait $EV
 kv oom_events $(grep -c '"type":"oom"' /tmp/oomev.json)
 ${T} delete oomev
 
+${T} run --bundle ${devDeny} devdeny > /tmp/devdeny.out 2>&1; kv devdeny_status $?
+kv devdeny_mknod $(grep -c mknod-ok /tmp/devdeny.out); kv devdeny_open $(grep -c Operation_not_permitted /tmp/devdeny.out); kv devdeny_zero $(tail -1 /tmp/devdeny.out)
+${T} run --bundle ${devAllow} devallow > /tmp/devallow.out 2>&1
+kv devallow_open_denied $(grep -c Operation_not_permitted /tmp/devallow.out); kv devallow_enxio $(grep -c No_such_device /tmp/devallow.out)
+
 ${T} run --bundle ${zero} zero > /tmp/zero.out 2>&1; kv zero_status $?
 kv zero_msg "$(head -1 /tmp/zero.out | tr ' ' _)"
 kv leftover_cgroups $(find ${CG} -mindepth 1 -type d 2>/dev/null | wc -l)
@@ -128,6 +148,7 @@ t.test('tsrun on a pure cgroup v2 hierarchy (qemu guest)', async (t) => {
     update: '0', 'updated_memory.max': String(96 * MiB), 'updated_pids.max': '20', 'updated_cpu.max': '50000_100000',
     update_json: '0', 'json_memory.max': String(64 * MiB), 'json_memory.high': String(48 * MiB),
     events: '0', events_type: 'type:stats', exec: '0', kill_all: '0', procs_after_kill: '0', delete: '0', cgroup_removed: 'yes',
+    devdeny_status: '0', devdeny_mknod: '1', devdeny_open: '1', devdeny_zero: '1', devallow_open_denied: '0', devallow_enxio: '1',
     oom_status: '137', oom_output: '0', pids_cant_fork: '1', oom_events: '1', zero_status: '1', leftover_cgroups: '0',
   };
   for (const [k, v] of Object.entries(want)) t.equal(kv.get(k), v, k);
