@@ -76,6 +76,8 @@ async function worker(runtime, dir) {
       res.exec = rt('exec', id, '/bin/true');
       res.pause = rt('pause', id);
       res.resume = rt('resume', id);
+      res.update = rt('update', '--pids-limit', '1000', id);
+      if (runtime !== 'crun') res.eventsStats = rt('events', '--stats', id); // crun has no events verb
       res.kill = rt('kill', id, 'KILL');
       // wait for stopped so that delete measures delete, not the kill's aftermath
       for (let i = 0; i < 500; i++) {
@@ -246,7 +248,7 @@ async function driver() {
     cleanup();
   }
 
-  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb'];
+  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'update', 'eventsStats', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb'];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);
