@@ -151,7 +151,12 @@ export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: D
       if (cpu.burst !== undefined) write(t.dir, 'cpu.cfs_burst_us', cpu.burst, `${P}.cpu.burst`);
       if (cpu.realtimePeriod !== undefined) write(t.dir, 'cpu.rt_period_us', cpu.realtimePeriod, `${P}.cpu.realtimePeriod`);
       if (cpu.realtimeRuntime !== undefined) write(t.dir, 'cpu.rt_runtime_us', cpu.realtimeRuntime, `${P}.cpu.realtimeRuntime`);
+      if (cpu.idle !== undefined) write(t.dir, 'cpu.idle', cpu.idle, `${P}.cpu.idle`);
     } else {
+      // as runc: cgroup v2 has no realtime group scheduling knobs
+      if (cpu.realtimeRuntime !== undefined || cpu.realtimePeriod !== undefined) {
+        throw new TsrunError(`config.json: ${P}.cpu.realtime${cpu.realtimeRuntime !== undefined ? 'Runtime' : 'Period'}: not supported on cgroup v2`);
+      }
       if (cpu.shares !== undefined) write(t.dir, 'cpu.weight', sharesToWeight(cpu.shares), `${P}.cpu.shares`);
       if (cpu.quota !== undefined || cpu.period !== undefined) {
         const q = cpu.quota === undefined || cpu.quota < 0 ? 'max' : cpu.quota;
@@ -228,6 +233,14 @@ export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: D
       }
       write(d, k, v, `${P}.unified.${k}`);
     }
+  }
+
+  // rdma: {"mlx4_0": {"hcaHandles": 2, "hcaObjects": 2000}} -> rdma.max lines (same file on v1 and v2)
+  for (const [dev, lim] of Object.entries((res.rdma ?? {}) as Record<string, { hcaHandles?: number; hcaObjects?: number }>)) {
+    const t = target(s, 'rdma', `${P}.rdma.${dev}`);
+    const h = lim.hcaHandles === undefined ? 'max' : lim.hcaHandles;
+    const o = lim.hcaObjects === undefined ? 'max' : lim.hcaObjects;
+    write(t.dir, 'rdma.max', `${dev} hca_handle=${h} hca_object=${o}`, `${P}.rdma.${dev}`);
   }
 
   const devRules = res.devices as DeviceRule[] | undefined;

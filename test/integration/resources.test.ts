@@ -72,6 +72,23 @@ t.test('devices: a device not in the allow list cannot be opened', async (t) => 
   t.match(r2.stdout, /read-denied/, r2.stderr);
 });
 
+t.test('a CPU hog under a 10% quota gets about 10% of a CPU', async (t) => {
+  const { id, r, path } = created((c) => {
+    c.process.args = ['sh', '-c', 'while :; do :; done'];
+    c.linux.resources = { cpu: { quota: 10000, period: 100000 } };
+  }, 'hog');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(sb.rt(['start', id]).status, 0);
+  const u0 = Number(cg('cpuacct', path, 'cpuacct.usage'));
+  const t0 = Date.now();
+  await new Promise((res) => setTimeout(res, 2000));
+  const used = (Number(cg('cpuacct', path, 'cpuacct.usage')) - u0) / 1e9;
+  const wall = (Date.now() - t0) / 1000;
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  t.ok(used / wall <= 0.15, `${(100 * used / wall).toFixed(1)}% of a CPU: capped at the quota`);
+  t.ok(used / wall >= 0.03, 'and it did run');
+});
+
 t.test('bad limits: one clear error, nothing left behind', async (t) => {
   const cases: [string, (c: Config) => void, RegExp][] = [
     ['negative memory limit', (c) => { c.linux.resources = { memory: { limit: -5 } }; }, /linux\.resources\.memory\.limit: -5 is not a limit/],
@@ -79,6 +96,8 @@ t.test('bad limits: one clear error, nothing left behind', async (t) => {
     ['unified key of a missing controller', (c) => { c.linux.resources = { unified: { 'memory.max': '1000000' } }; }, /linux\.resources\.unified\.memory\.max: no such cgroup v2 file/],
     ['cpuset outside the host cpus', (c) => { c.linux.resources = { cpu: { cpus: '999' } }; }, /linux\.resources\.cpu\.cpus: write 999 .*: E(INVAL|RANGE)/],
     ['unknown hugepage size', (c) => { c.linux.resources = { hugepageLimits: [{ pageSize: '3MB', limit: 1 }] }; }, /page size 3MB is not supported/],
+    ['a weightDevice for a device that does not exist', (c) => { c.linux.resources = { blockIO: { weightDevice: [{ major: 259, minor: 999, weight: 100 }] } }; }, /linux\.resources\.blockIO\.weightDevice\[0\]: .*E[A-Z]+/],
+    ['rdma where the host has no rdma controller', (c) => { c.linux.resources = { rdma: { mlx4_0: { hcaHandles: 2 } } }; }, /linux\.resources\.rdma\.mlx4_0: .*rdma/],
   ];
   for (const [name, mod, re] of cases) {
     const { r } = created(mod, 'badres');
@@ -117,7 +136,7 @@ t.test('update: runc flags and --resources - (containerd)', async (t) => {
 
 t.test('events --stats and the OOM event', async (t) => {
   const { id, r } = created((c) => {
-    c.process.args = ['sh', '-c', 'sleep 0.5; x=$(head -c 67108864 /dev/zero | tr "\\0" a); sleep 1000'];
+    c.process.args = ['sh', '-c', 'sleep 2; x=$(head -c 67108864 /dev/zero | tr "\\0" a); sleep 1000'];
     c.linux.resources = { memory: { limit: 16 << 20 }, pids: { limit: 20 } };
   }, 'ev');
   t.equal(r.status, 0, r.stderr);
@@ -132,7 +151,7 @@ t.test('events --stats and the OOM event', async (t) => {
   t.ok(ev.data.pids.current >= 1);
   t.ok(ev.data.cpu.usage.total > 0);
   // the stream reports the OOM kill (here of the init shell itself, which holds the string)
-  const stream = sb.rt(['events', '--interval', '100ms', id], { timeout: 4000 });
+  const stream = sb.rt(['events', '--interval', '100ms', id], { timeout: 8000 });
   const types = stream.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).type);
   t.ok(types.includes('oom'), `an oom event: ${types.join(',')}`);
   t.ok(types.includes('stats'));
