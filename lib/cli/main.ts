@@ -58,6 +58,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
         noNewPrivs: !!f.noNewPrivs, tty: !!f.tty, consoleSocket: f.consoleSocket as string | undefined,
         detach: !!f.detach, pidFile: f.pidFile as string | undefined, preserveFds: f.preserveFds as number,
         ignorePaused: !!f.ignorePaused, cgroup: f.cgroup as string[] | undefined,
+        apparmor: f.apparmor as string | undefined, processLabel: f.processLabel as string | undefined,
       });
     }
     case 'start': {

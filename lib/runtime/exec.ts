@@ -35,12 +35,20 @@ export interface ExecOptions {
   preserveFds?: number;
   ignorePaused?: boolean;
   cgroup?: string[];
+  apparmor?: string;
+  processLabel?: string;
 }
 
 const NS = ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time'] as const;
 const FLAG: Record<string, number> = {
   user: 0x10000000, ipc: 0x08000000, uts: 0x04000000, net: 0x40000000, pid: 0x20000000, mnt: 0x00020000, cgroup: 0x02000000, time: 0x80,
 };
+
+/** --apparmor and --process-label override the process's labels, as runc. */
+function labels(p: Process, o: ExecOptions): void {
+  if (o.apparmor) p.apparmorProfile = o.apparmor;
+  if (o.processLabel) p.selinuxLabel = o.processLabel;
+}
 
 function execProcess(base: Process | undefined, o: ExecOptions): Process {
   if (o.process) {
@@ -54,6 +62,7 @@ function execProcess(base: Process | undefined, o: ExecOptions): Process {
     if (!Array.isArray(p.args) || p.args.length === 0) throw new TsrunError(`--process ${o.process}: args: must not be empty`);
     if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw new TsrunError(`--process ${o.process}: cwd: must be an absolute path`);
     if (o.tty) p.terminal = true;
+    labels(p, o);
     return p;
   }
   if (!o.args.length) throw new TsrunError('exec: a command or --process is required');
@@ -81,6 +90,7 @@ function execProcess(base: Process | undefined, o: ExecOptions): Process {
     for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...new Set([...(caps[set] ?? []), name])];
   }
   if (o.noNewPrivs) p.noNewPrivileges = true;
+  labels(p, o);
   if (!p.cwd.startsWith('/')) throw new TsrunError(`--cwd: must be an absolute path, got ${JSON.stringify(p.cwd)}`);
   return p;
 }

@@ -102,6 +102,8 @@ t.test('refusals: one clear line, nothing left', async (t) => {
     [['exec', '--user', 'bob', id, 'true'], /--user: expected <uid>\[:<gid>\]/],
     [['exec', '-t', '-d', id, 'sh'], /cannot allocate tty if tsrun will detach without setting console socket/],
     [['exec', '--console-socket', join(sb.dir, 'c.sock'), id, 'sh'], /cannot use console socket if tsrun will not detach or allocate tty/],
+    ...(require('node:fs').existsSync('/sys/kernel/security/apparmor') ? [] : [[['exec', '--apparmor', 'some-profile', id, 'true'], /AppArmor is not enabled on this host/] as [string[], RegExp]]),
+    ...(require('node:fs').existsSync('/sys/fs/selinux/enforce') ? [] : [[['exec', '--process-label', 'system_u:system_r:container_t:s0', id, 'true'], /SELinux is not enabled on this host/] as [string[], RegExp]]),
   ];
   for (const [args, re] of cases) {
     const r = sb.rt(args);
