@@ -102,7 +102,20 @@ export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: D
   if (mem && Object.keys(mem).length) {
     const t = target(s, 'memory', `${P}.memory`);
     for (const k of ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP']) if (mem[k] !== undefined) checkLimit(mem[k], `${P}.memory.${k}`);
+    if (mem.checkBeforeUpdate && mem.limit !== undefined && mem.limit > 0) {
+      // runc: refuse a limit below what the container already uses
+      let used = 0;
+      try {
+        used = Number(readFileSync(join(t.dir, t.version === 1 ? 'memory.usage_in_bytes' : 'memory.current'), 'utf8'));
+      } catch {
+        /* no usage file: nothing to compare */
+      }
+      if (mem.limit < used) throw new TsrunError(`config.json: ${P}.memory.limit: ${mem.limit} is below the current usage ${used} (checkBeforeUpdate)`);
+    }
     if (t.version === 1) {
+      if (mem.useHierarchy !== undefined && existsSync(join(t.dir, 'memory.use_hierarchy'))) {
+        write(t.dir, 'memory.use_hierarchy', mem.useHierarchy ? 1 : 0, `${P}.memory.useHierarchy`);
+      }
       const limit = mem.limit;
       const swap = mem.swap;
       const hasMemsw = existsSync(join(t.dir, 'memory.memsw.limit_in_bytes'));

@@ -72,6 +72,21 @@ t.test('devices: a device not in the allow list cannot be opened', async (t) => 
   t.match(r2.stdout, /read-denied/, r2.stderr);
 });
 
+t.test('hugetlb on this host\'s unified hierarchy; checkBeforeUpdate refuses a limit below the usage', async (t) => {
+  const { id, r, path } = created((c) => {
+    c.linux.resources = { hugepageLimits: [{ pageSize: '2MB', limit: 4 << 20 }], memory: { limit: 64 << 20 } };
+  }, 'huge');
+  t.equal(r.status, 0, r.stderr);
+  const uni = require('node:fs').existsSync('/sys/fs/cgroup/hugetlb') ? cg('hugetlb', path, 'hugetlb.2MB.limit_in_bytes') : cg('unified', path, 'hugetlb.2MB.max');
+  t.equal(uni, String(4 << 20));
+  t.equal(sb.rt(['start', id]).status, 0);
+  const low = sb.rt(['update', '--resources', '-', id], { input: JSON.stringify({ memory: { limit: 4096, checkBeforeUpdate: true } }) });
+  t.not(low.status, 0);
+  t.match(low.stderr, /memory\.limit: 4096 is below the current usage \d+ \(checkBeforeUpdate\)/);
+  t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(64 << 20), 'the limit did not change');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
 t.test('a CPU hog under a 10% quota gets about 10% of a CPU', async (t) => {
   const { id, r, path } = created((c) => {
     c.process.args = ['sh', '-c', 'while :; do :; done'];
