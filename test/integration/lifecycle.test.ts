@@ -157,6 +157,30 @@ t.test('kill: signal names and numbers, unknown signal, --all', async (t) => {
   t.equal(sb.rt(['delete', id2]).status, 0);
 });
 
+t.test('kill --all with a signal other than KILL: the freeze, signal every pid, thaw walk reaches every process', async (t) => {
+  const dir = join(sb.dir, `killall-${process.pid}`);
+  require('node:fs').mkdirSync(dir, { recursive: true });
+  const child = (n: string) => `(trap "echo ${n} >> /k/log; exit 0" TERM; while :; do sleep 0.05; done) &`;
+  const c = defaultConfig(['sh', '-c', `trap "" TERM; ${child('c1')} ${child('c2')} ${child('c3')} wait; while :; do sleep 0.05; done`]);
+  c.mounts.push({ destination: '/k', type: 'bind', source: dir, options: ['rbind', 'rw'] });
+  const id = sb.id();
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(c), id]).status, 0);
+  sleepMs(300);
+  t.equal(sb.rt(['kill', '--all', id, 'TERM']).status, 0);
+  let log = '';
+  for (let i = 0; i < 100 && log.split('\n').filter(Boolean).length < 3; i++) {
+    sleepMs(50);
+    try {
+      log = require('node:fs').readFileSync(join(dir, 'log'), 'utf8');
+    } catch {
+      /* not yet */
+    }
+  }
+  t.same(log.split('\n').filter(Boolean).sort(), ['c1', 'c2', 'c3'], 'every process got TERM');
+  t.equal(sb.state(id)?.status, 'running', 'the init ignores TERM: still running, and not left frozen');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
 t.test('list: table, -q, json', async (t) => {
   const id = sb.id();
   const b = sb.bundle(defaultConfig(['sleep', '1000']));
