@@ -2,11 +2,13 @@
 // tsrun vs runc vs crun, in one run, interleaved round by round.
 //   node bench/run.mjs [--rounds N] [--json FILE] [--runtimes tsrun,runc,crun]
 // Per round each runtime does one lifecycle (create, start, state, exec,
-// pause, resume, kill, delete) of a busybox container, one `run` of /bin/true,
+// pause, resume, update, events, kill, delete) of a busybox container, one `run` of /bin/true,
 // one `run` of /bin/true with 30 more mounts (mounts30Cost = the difference), one under
 // podman's default seccomp profile (seccompCost; tsrun's first run compiles, later ones reuse
 // the compiled program from its cache), and the waiting
-// process (between create and start) is measured for RSS and PSS. Also the
+// process (between create and start) is measured for RSS and PSS. After the
+// rounds: 50 creates at once per runtime (3 times: wall time, creates per
+// second, failures) and the peak RSS of each tsrun verb (bench/maxrss.c). Also the
 // bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
 // them for comparison across commits. Run as root.
 //
@@ -59,6 +61,14 @@ async function worker(runtime, dir) {
   let n = 0;
   for await (const line of rl) {
     if (line === 'quit') break;
+    if (line === 'par') {
+      process.stdout.write(JSON.stringify(await parallel(bin, root, dir, devnull)) + '\n');
+      continue;
+    }
+    if (line === 'rss') {
+      process.stdout.write(JSON.stringify(peakRss(bin, root, dir)) + '\n');
+      continue;
+    }
     const id = `bench-${runtime}-${process.pid}-${++n}`;
     const res = {};
     try {
@@ -119,6 +129,40 @@ async function worker(runtime, dir) {
   process.exit(0); // stdin stays referenced after the readline loop
 }
 
+/** PAR containers created at once (2 cores here): wall time, throughput, failures. */
+const PAR = 50;
+async function parallel(bin, root, dir, devnull) {
+  const ids = Array.from({ length: PAR }, (_, i) => `par-${process.pid}-${i}`);
+  const t0 = now();
+  const codes = await Promise.all(ids.map((id, i) => new Promise((resolve) => {
+    const c = spawn(bin, ['--root', root, 'create', '--bundle', join(dir, `bundle-par-${i}`), id], { env, stdio: ['ignore', devnull, devnull] });
+    c.on('exit', (code) => resolve(code));
+  })));
+  const ms = now() - t0;
+  const failures = codes.filter((c) => c !== 0).length;
+  for (const id of ids) spawnSync(bin, ['--root', root, 'delete', '--force', id], { env, stdio: 'ignore' });
+  return { parallelMs: ms, parallelFailures: failures, parallelPerSec: ((PAR - failures) * 1000) / ms };
+}
+
+/** Peak RSS of each verb of one lifecycle, through bench/maxrss.c. */
+function peakRss(bin, root, dir) {
+  const helper = join(dir, 'maxrss');
+  const out = join(dir, 'maxrss.out');
+  const id = `rss-${process.pid}`;
+  const res = {};
+  for (const [verb, args] of [
+    ['create', ['create', '--bundle', join(dir, 'bundle'), id]], ['state', ['state', id]], ['start', ['start', id]],
+    ['exec', ['exec', id, '/bin/true']], ['pause', ['pause', id]], ['resume', ['resume', id]], ['kill', ['kill', id, 'KILL']],
+  ]) {
+    spawnSync(helper, [out, bin, '--root', root, ...args], { env, stdio: 'ignore' });
+    res[`peakRss_${verb}`] = Number(readFileSync(out, 'utf8'));
+  }
+  for (let i = 0; i < 200 && JSON.parse(spawnSync(bin, ['--root', root, 'state', id], { env, encoding: 'utf8' }).stdout || '{}').status !== 'stopped'; i++) spawnSync('sleep', ['0.01']);
+  spawnSync(helper, [out, bin, '--root', root, 'delete', '--force', id], { env, stdio: 'ignore' });
+  res.peakRss_delete = Number(readFileSync(out, 'utf8'));
+  return res;
+}
+
 // ---------------------------------------------------------------- driver --
 function median(a) {
   const s = [...a].sort((x, y) => x - y);
@@ -153,6 +197,14 @@ function makeBundles(dir) {
   for (let i = 0; i < 10; i++) extra.push({ destination: `/mnt/b${i}`, type: 'bind', source: join(bm, 'src'), options: ['rbind', i < 5 ? 'ro' : 'rw'] });
   for (let i = 0; i < 5; i++) extra.push({ destination: `/mnt/f${i}`, type: 'bind', source: join(bm, 'src', 'file'), options: ['bind', 'ro'] });
   writeFileSync(join(bm, 'config.json'), JSON.stringify({ ...cfg, process: { ...cfg.process, args: ['/bin/true'] }, mounts: [...cfg.mounts, ...extra], linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/m` } }));
+  // bundles for the parallel creates: each its own cgroup
+  for (let i = 0; i < 50; i++) {
+    const bp = join(dir, `bundle-par-${i}`);
+    spawnSync('mkdir', ['-p', bp]);
+    writeFileSync(join(bp, 'config.json'), JSON.stringify({ ...cfg, linux: { ...cfg.linux, cgroupsPath: `/tsrun-bench-${process.pid}/p${i}` } }));
+  }
+  const cc = spawnSync('cc', ['-O2', '-o', join(dir, 'maxrss'), join(here, 'maxrss.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`maxrss helper: ${cc.stderr}`);
   // /bin/true under podman's default seccomp profile, in the OCI form podman writes
   const profile = podmanSeccomp(dir, join(b, 'rootfs'));
   if (profile) {
@@ -196,8 +248,8 @@ function startWorker(runtime, dir) {
   let waiting;
   lines.on('line', (l) => (waiting ? (waiting(l), (waiting = undefined)) : queue.push(l)));
   return {
-    round() {
-      child.stdin.write('go\n');
+    round(cmd = 'go') {
+      child.stdin.write(`${cmd}\n`);
       return new Promise((r) => (queue.length ? r(queue.shift()) : (waiting = r))).then((l) => JSON.parse(l));
     },
     quit() {
@@ -243,12 +295,17 @@ async function driver() {
     for (let i = 0; i < rounds; i++) {
       for (const r of runtimes) data[r].push(await workers[r].round());
     }
+    // 50 parallel creates, one runtime at a time (3 times each, interleaved)
+    for (let i = 0; i < 3; i++) for (const r of runtimes) data[r].push(await workers[r].round('par'));
+    if (workers.tsrun) data.tsrun.push(await workers.tsrun.round('rss'));
     for (const r of runtimes) await workers[r].quit();
   } finally {
     cleanup();
   }
 
-  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'update', 'eventsStats', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb'];
+  const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'update', 'eventsStats', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb',
+    'parallelMs', 'parallelPerSec', 'parallelFailures',
+    ...['create', 'state', 'start', 'exec', 'pause', 'resume', 'kill', 'delete'].map((v) => `peakRss_${v}`)];
   const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);
@@ -279,13 +336,13 @@ async function driver() {
   const cols = ['metric', ...runtimes.map((r) => `${r} median [min-max]`), ...runtimes.filter((r) => r !== 'tsrun').map((r) => `tsrun/${r}`)];
   const rows = [cols];
   for (const m of [...metrics, 'nodeFloor']) {
-    const unit = m.endsWith('Kb') ? ' KB' : ' ms';
+    const unit = m.endsWith('Kb') || m.startsWith('peakRss') ? ' KB' : m === 'parallelPerSec' ? '/s' : m === 'parallelFailures' ? '' : ' ms';
     const row = [m];
     let any = false;
     for (const r of runtimes) {
       const s = out.runtimes[r][m];
       if (s) any = true;
-      row.push(s ? `${s.median.toFixed(m.endsWith('Kb') ? 0 : 1)}${unit} [${s.min.toFixed(0)}-${s.max.toFixed(0)}]` : '-');
+      row.push(s ? `${s.median.toFixed(unit === ' ms' || unit === '/s' ? 1 : 0)}${unit} [${s.min.toFixed(0)}-${s.max.toFixed(0)}]` : '-');
     }
     for (const r of runtimes.filter((x) => x !== 'tsrun')) row.push(out.ratios[`tsrun/${r}`]?.[m]?.toFixed(2) ?? '-');
     if (any) rows.push(row);
