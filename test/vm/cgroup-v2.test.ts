@@ -23,10 +23,10 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const share = join(work, 'share');
 mkdirSync(join(share, 'b'), { recursive: true });
 
-/** A bundle in the share for the guest; its rootfs is the guest's /tmp/rootfs. */
+/** A bundle in the share for the guest; its rootfs is the guest's /run/rootfs. */
 function bundle(name: string, args: string[], mod?: (c: Config) => void): string {
   const c = defaultConfig(args);
-  c.root = { path: '/tmp/rootfs', readonly: true };
+  c.root = { path: '/run/rootfs', readonly: true };
   c.linux.cgroupsPath = `/tsrun-v2/${name}`;
   mod?.(c);
   mkdirSync(join(share, 'b', name), { recursive: true });
@@ -73,12 +73,12 @@ const zero = bundle('zero', ['true'], (c) => {
   c.linux.resources = { pids: { limit: 0 } };
 });
 
-// the guest: a busybox rootfs in its /tmp, then the checks, one key=value per line
+// the guest: a busybox rootfs in its /run, then the checks, one key=value per line
 const T = `${TSRUN} --root /run/tsrun-v2`;
 const CG = '/sys/fs/cgroup/tsrun-v2';
 const script = `
 set -u
-R=/tmp/rootfs
+R=/run/rootfs
 mkdir -p $R/bin $R/proc $R/sys $R/dev $R/tmp $R/etc
 cp /bin/busybox $R/bin/busybox
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox $R/bin/$a; done
@@ -100,9 +100,9 @@ ${T} update --memory 96M --pids-limit 20 --cpu-quota 50000 res; kv update $?
 kv updated_memory.max $(f $D/memory.max); kv updated_pids.max $(f $D/pids.max); kv updated_cpu.max $(f $D/cpu.max)
 echo '{"memory":{"limit":67108864},"unified":{"memory.high":"50331648"}}' | ${T} update --resources - res; kv update_json $?
 kv json_memory.max $(f $D/memory.max); kv json_memory.high $(f $D/memory.high)
-${T} events --stats res > /tmp/ev.json; kv events $?
-kv events_type $(grep -o '"type":"stats"' /tmp/ev.json | head -1 | tr -d '"')
-kv events_pids $(grep -o '"pids":{"current":[0-9]*' /tmp/ev.json | tr -dc 0-9)
+${T} events --stats res > /run/tmp/ev.json; kv events $?
+kv events_type $(grep -o '"type":"stats"' /run/tmp/ev.json | head -1 | tr -d '"')
+kv events_pids $(grep -o '"pids":{"current":[0-9]*' /run/tmp/ev.json | tr -dc 0-9)
 ${T} exec -d res sh -c 'sleep 1000 & sleep 1000'; kv exec $?
 kv procs_before_kill $(cat $D/cgroup.procs | wc -l)
 ${T} kill --all res KILL; kv kill_all $?
@@ -111,27 +111,27 @@ kv procs_after_kill $(cat $D/cgroup.procs | wc -l)
 ${T} delete res; kv delete $?
 kv cgroup_removed $([ -d $D ] && echo no || echo yes)
 
-${T} run --bundle ${oom} oom > /tmp/oom.out 2>&1; kv oom_status $?
-kv oom_output $(grep -c survived /tmp/oom.out)
+${T} run --bundle ${oom} oom > /run/tmp/oom.out 2>&1; kv oom_status $?
+kv oom_output $(grep -c survived /run/tmp/oom.out)
 
-${T} run --bundle ${pids} pids > /tmp/pids.out 2>&1; kv pids_status $?
-kv pids_cant_fork $(grep -c "can't fork" /tmp/pids.out)
+${T} run --bundle ${pids} pids > /run/tmp/pids.out 2>&1; kv pids_status $?
+kv pids_cant_fork $(grep -c "can't fork" /run/tmp/pids.out)
 
 ${T} create --bundle ${oomev} oomev </dev/null >/dev/null 2>&1
-${T} events oomev > /tmp/oomev.json 2>&1 &
+${T} events oomev > /run/tmp/oomev.json 2>&1 &
 EV=$!
 ${T} start oomev
 wait $EV
-kv oom_events $(grep -c '"type":"oom"' /tmp/oomev.json)
+kv oom_events $(grep -c '"type":"oom"' /run/tmp/oomev.json)
 ${T} delete oomev
 
-${T} run --bundle ${devDeny} devdeny > /tmp/devdeny.out 2>&1; kv devdeny_status $?
-kv devdeny_mknod $(grep -c mknod-ok /tmp/devdeny.out); kv devdeny_open $(grep -c Operation_not_permitted /tmp/devdeny.out); kv devdeny_zero $(tail -1 /tmp/devdeny.out)
-${T} run --bundle ${devAllow} devallow > /tmp/devallow.out 2>&1
-kv devallow_open_denied $(grep -c Operation_not_permitted /tmp/devallow.out); kv devallow_enxio $(grep -c No_such_device /tmp/devallow.out)
+${T} run --bundle ${devDeny} devdeny > /run/tmp/devdeny.out 2>&1; kv devdeny_status $?
+kv devdeny_mknod $(grep -c mknod-ok /run/tmp/devdeny.out); kv devdeny_open $(grep -c Operation_not_permitted /run/tmp/devdeny.out); kv devdeny_zero $(tail -1 /run/tmp/devdeny.out)
+${T} run --bundle ${devAllow} devallow > /run/tmp/devallow.out 2>&1
+kv devallow_open_denied $(grep -c Operation_not_permitted /run/tmp/devallow.out); kv devallow_enxio $(grep -c No_such_device /run/tmp/devallow.out)
 
-${T} run --bundle ${zero} zero > /tmp/zero.out 2>&1; kv zero_status $?
-kv zero_msg "$(head -1 /tmp/zero.out | tr ' ' _)"
+${T} run --bundle ${zero} zero > /run/tmp/zero.out 2>&1; kv zero_status $?
+kv zero_msg "$(head -1 /run/tmp/zero.out | tr ' ' _)"
 kv leftover_cgroups $(find ${CG} -mindepth 1 -type d 2>/dev/null | wc -l)
 `;
 

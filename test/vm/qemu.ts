@@ -106,7 +106,8 @@ export interface VmResult {
 
 /**
  * Boot, run `sh -c script` as root in the guest (cwd: the share, at /mnt),
- * power off. Files the script writes to /mnt land in work/share.
+ * power off. Files the script writes to /mnt land in work/share. The guest's
+ * / is the host's, read-only; /run is its writable scratch (TMPDIR=/run/tmp).
  */
 export function runInVm(vm: Vm, work: string, script: string, timeoutMs = 300000): VmResult {
   const share = join(work, 'share');
@@ -120,9 +121,11 @@ $B mount -t devtmpfs dev /dev
 $B mkdir -p /dev/pts /dev/shm
 $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $B mount -t tmpfs tmpfs /dev/shm
-$B mount -t tmpfs tmpfs /tmp
+# scratch space on /run only: /tmp and the rest stay the host's (read-only),
+# where the checkout under test may live
 $B mount -t tmpfs tmpfs /run
-$B mount -t tmpfs tmpfs /var/tmp
+$B mkdir -p /run/tmp
+export TMPDIR=/run/tmp
 $B mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
 $B hostname tsrun-v2-vm
