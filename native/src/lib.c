@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../include/tsrun.h"
+#include "../include/fdpass.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -231,22 +232,10 @@ int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)
 		close(s);
 		return -e;
 	}
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = {.iov_base = (void *)data, .iov_len = (size_t)len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(s, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	int r = tsrun_send_fd(s, fd, data, (size_t)len);
 	int e = errno;
 	close(s);
-	return n < 0 ? -e : 0;
+	return r < 0 ? -e : 0;
 }
 
 /* Load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to the cgroup v2

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "../include/tsrun.h"
+#include "../include/fdpass.h"
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -233,25 +234,6 @@ static void send_msg(uint32_t type, int err, const char *payload, size_t len)
 		memcpy(buf + sizeof h, payload, len);
 	while (send(syncfd, buf, sizeof h + len, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
-}
-
-/* Send FD with SCM_RIGHTS over SOCK, DATA as the bytes that carry it. */
-static int send_fd(int sock, int fd, const void *data, size_t len)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -1 : 0;
 }
 
 /* Report an error with its errno and context, then die. After the runtime has
@@ -1316,13 +1298,13 @@ static void setup_terminal(int make_console)
 		close(r);
 	}
 	if (console_sock >= 0) {
-		if (send_fd(console_sock, ptmx, "/dev/ptmx", 9) < 0)
+		if (tsrun_send_fd(console_sock, ptmx, "/dev/ptmx", 9) < 0)
 			die(errno, "--console-socket: send the pty master");
 		close(console_sock);
 		console_sock = -1;
 	} else {
 		struct tsrun_msg_hdr h = {.type = M_PTY};
-		if (send_fd(syncfd, ptmx, &h, sizeof h) < 0)
+		if (tsrun_send_fd(syncfd, ptmx, &h, sizeof h) < 0)
 			die(errno, "terminal: send the pty master");
 	}
 	close(ptmx);
@@ -1565,7 +1547,7 @@ static void load_seccomp(void)
 		die(errno, "load seccomp filter");
 	if (P.seccomp_notify) {
 		struct tsrun_msg_hdr h = {.type = M_SECCOMP};
-		if (send_fd(syncfd, (int)fd, &h, sizeof h) < 0)
+		if (tsrun_send_fd(syncfd, (int)fd, &h, sizeof h) < 0)
 			die(errno, "seccomp: send the listener fd");
 		close((int)fd);
 	}
