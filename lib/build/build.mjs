@@ -1,7 +1,7 @@
 // Build step (npm run build / prepare): generates the ajv standalone
 // validators from schemas/ (no schema compilation at run time) and bundles the
 // CLI with esbuild into lib/_build/. Nothing here runs when tsrun runs.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -10,6 +10,8 @@ const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'lib', '_build');
 mkdirSync(out, { recursive: true });
+// V8 code caches of the previous bundles (bin/tsrun writes them): stale now
+for (const f of readdirSync(out)) if (f.endsWith('.v8cache')) rmSync(join(out, f), { force: true });
 
 function writeAtomic(path, data) {
   writeFileSync(path + '.tmp', data);
