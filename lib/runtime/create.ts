@@ -78,7 +78,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   timing('config validated');
   const tc = performance.now();
   const seccomp = spec.linux?.seccomp ? compileForState(spec.linux.seccomp, (m) => ctx.log.debug(m), join(ctx.store.root, '.tsrun-seccomp-cache')) : undefined;
-  if (seccomp) ctx.log.debug(`create: seccomp compiled in ${(performance.now() - tc).toFixed(2)} ms (${Buffer.from(seccomp.program, 'base64').length / 8} instructions)`);
+  if (seccomp && ctx.log.debugEnabled) ctx.log.debug(`create: seccomp compiled in ${(performance.now() - tc).toFixed(2)} ms (${Buffer.from(seccomp.program, 'base64').length / 8} instructions)`);
   if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
   const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
   if (!isDir(rootfs)) throw new TsrunError(`root.path: rootfs ${rootfs} does not exist or is not a directory`);
