@@ -57,12 +57,21 @@ t.teardown(() => {
   podman(['rm', '-a', '-f', '-t', '0']);
   podman(['rmi', '-a', '-f']);
   spawnSync('sh', ['-c', `grep " ${D}" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l`]);
-  for (const h of cgroupMounts()) {
-    if (!parentsBefore.has(h) && existsSync(join(h, 'libpod_parent'))) {
+  // libpod_parent (and conmon's cgroup in it) if we made them; conmon may
+  // still be exiting, so retry for a few seconds
+  let left = false;
+  for (let i = 0; i < 50; i++) {
+    left = false;
+    for (const h of cgroupMounts()) {
+      if (parentsBefore.has(h) || !existsSync(join(h, 'libpod_parent'))) continue;
       spawnSync('find', [join(h, 'libpod_parent'), '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+      left ||= existsSync(join(h, 'libpod_parent'));
     }
+    if (!left) break;
+    sleepMs(100);
   }
   const leaks = sb.cleanup();
+  if (left) leaks.push('cgroup libpod_parent (conmon\'s) in some hierarchy');
   if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
 });
 
