@@ -218,8 +218,8 @@ function makeBundles(dir) {
 
 function podmanSeccomp(dir, rootfs) {
   if (spawnSync('podman', ['--version']).status !== 0) return undefined;
-  const common = ['--root', join(dir, 'podman-root'), '--runroot', join(dir, 'podman-run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  const r = spawnSync('podman', [...common, 'create', '--rootfs', rootfs, 'true'], { encoding: 'utf8' });
+  const common = ['--root', join(dir, 'podman-root'), '--runroot', join(dir, 'podman-run'), '--tmpdir', join(dir, 'podman-tmp'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const r = spawnSync('podman', [...common, 'create', '--cgroup-parent', `/tsrun-bench-${process.pid}/podman`, '--rootfs', rootfs, 'true'], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
   const id = r.stdout.trim();
   const cfg = join(dir, 'podman-root', 'overlay-containers', id, 'userdata', 'config.json');

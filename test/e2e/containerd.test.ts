@@ -51,7 +51,15 @@ exec ${BIN} "$@"
   return dir;
 }
 
+/** ctr's fifos (run, task exec) go under the temp dir, not /run/containerd/fifo */
+function withFifoDir(args: string[]): string[] {
+  if (args[0] === 'run') return ['run', '--fifo-dir', join(D, 'fifo'), ...args.slice(1)];
+  if (args[0] === 'task' && args[1] === 'exec') return ['task', 'exec', '--fifo-dir', join(D, 'fifo'), ...args.slice(2)];
+  return args;
+}
+
 function ctr(args: string[], opts: { input?: string; timeout?: number } = {}) {
+  args = withFifoDir(args);
   const r = spawnSync('ctr', ['-a', SOCK, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 60000, killSignal: 'SIGKILL' });
   return { status: r.status, out: (r.stdout ?? '') + (r.stderr ?? ''), stdout: r.stdout ?? '' };
 }
@@ -190,7 +198,7 @@ function ttyCtr(args: string[]) {
     const b = spawnSync('cc', ['-O2', '-o', ttytool, join(REPO, 'test', 'helpers', 'ttytool.c')], { encoding: 'utf8' });
     if (b.status !== 0) throw new Error(b.stderr);
   }
-  const r = spawnSync(ttytool, ['pty', '24x80', '24x80', 'ctr', '-a', SOCK, ...args], { encoding: 'utf8', input: '', timeout: 60000 });
+  const r = spawnSync(ttytool, ['pty', '24x80', '24x80', 'ctr', '-a', SOCK, ...withFifoDir(args)], { encoding: 'utf8', input: '', timeout: 60000 });
   return { status: r.status, out: (r.stdout ?? '').replace(/\r/g, '') };
 }
 

@@ -274,8 +274,9 @@ export function podmanProfile(sb: Sandbox): Record<string, unknown> | undefined 
   if (!existsSync(PODMAN_SECCOMP) || spawnSync('podman', ['--version']).status !== 0) return undefined;
   const root = join(sb.dir, 'podman-root');
   const run = join(sb.dir, 'podman-run');
-  const common = ['--root', root, '--runroot', run, '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  const r = spawnSync('podman', [...common, 'create', '--rootfs', sb.rootfs, 'true'], { encoding: 'utf8' });
+  // podman's tmp dir and the cgroups of `init` (conmon's too) stay in the sandbox
+  const common = ['--root', root, '--runroot', run, '--tmpdir', join(sb.dir, 'podman-tmp'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const r = spawnSync('podman', [...common, 'create', '--cgroup-parent', `${sb.cgroupParent}/podman`, '--rootfs', sb.rootfs, 'true'], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
   const id = r.stdout.trim();
   const cfg = join(root, 'overlay-containers', id, 'userdata', 'config.json');
@@ -287,5 +288,12 @@ export function podmanProfile(sb: Sandbox): Record<string, unknown> | undefined 
   } finally {
     spawnSync('podman', [...common, 'rm', '-f', id]);
     spawnSync('umount', ['-R', '-l', root]);
+    // the cgroups `init` made (conmon's may still be emptying)
+    for (let i = 0; i < 50; i++) {
+      const left = cgroupMounts().map((h) => join(h, sb.cgroupParent, 'podman')).filter((p) => existsSync(p));
+      for (const p of left) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+      if (!left.some((p) => existsSync(p))) break;
+      sleepMs(100);
+    }
   }
 }
