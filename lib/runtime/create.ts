@@ -10,7 +10,7 @@ import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../pr
 import { planCgroups, createCgroups, destroyCgroups, systemdPath } from '../cgroups';
 import { applyResources, deviceFilterTarget, type DeviceRule } from '../cgroups/resources';
 import { runHooks } from '../hooks';
-import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, type StoredState } from '../state';
+import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
 import type { Sys } from '../sys';
 import type { Context } from './context';
 import { compileForState, planSeccomp, sendListener } from './seccomp';
@@ -63,22 +63,28 @@ function loadValidator(): Validator {
 }
 
 export function create(ctx: Context, o: CreateOptions): Created {
-  const t0 = performance.now();
-  const timing = (what: string) => ctx.log.debug(`create: ${what} at ${(performance.now() - t0).toFixed(1)} ms`);
+  // since tsrun started (Node's own start-up included); process.uptime()
+  // is a clock read, where the performance global loads perf_hooks (~2 ms)
+  const timing = (what: string) => {
+    if (ctx.log.debugEnabled) ctx.log.debug(`create: ${what} at ${(process.uptime() * 1000).toFixed(1)} ms`);
+  };
+  timing('create started (command line parsed)');
   validateId(o.id);
   if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
   const listen = listenFds();
   const bundle = resolve(o.bundle);
   if (!isDir(bundle)) throw new TsrunError(`bundle ${bundle}: not a directory`);
-  const spec = loadSpec(bundle, loadValidator());
+  const validator = loadValidator();
+  timing('validator loaded');
+  const spec = loadSpec(bundle, validator);
   checkSpec(spec, (m) => ctx.log.warn(m));
   const consoleSocket = terminalSocket(spec.process?.terminal, o.consoleSocket, !!o.terminalRelay);
   if (listen && spec.process) spec.process.env = [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'];
   const extraFds = listen + (o.preserveFds ?? 0);
   timing('config validated');
-  const tc = performance.now();
+  const tc = process.uptime();
   const seccomp = spec.linux?.seccomp ? compileForState(spec.linux.seccomp, (m) => ctx.log.debug(m), join(ctx.store.root, '.tsrun-seccomp-cache')) : undefined;
-  if (seccomp && ctx.log.debugEnabled) ctx.log.debug(`create: seccomp compiled in ${(performance.now() - tc).toFixed(2)} ms (${Buffer.from(seccomp.program, 'base64').length / 8} instructions)`);
+  if (seccomp && ctx.log.debugEnabled) ctx.log.debug(`create: seccomp compiled in ${((process.uptime() - tc) * 1000).toFixed(2)} ms (${Buffer.from(seccomp.program, 'base64').length / 8} instructions)`);
   if (ctx.systemdCgroup) systemdPath(spec.linux?.cgroupsPath, o.id);
   const rootfs = spec.root.path.startsWith('/') ? spec.root.path : resolve(bundle, spec.root.path);
   if (!isDir(rootfs)) throw new TsrunError(`root.path: rootfs ${rootfs} does not exist or is not a directory`);
@@ -86,6 +92,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const store = ctx.store;
   store.reserve(o.id);
   const unlock = store.lock(o.id);
+  timing('state dir reserved and locked');
   const undo: (() => void)[] = [() => store.remove(o.id)];
   let sys: Sys | undefined;
   let initPidfd = -1;
@@ -98,15 +105,17 @@ export function create(ctx: Context, o: CreateOptions): Created {
     undo.push(() => {
       destroyCgroups(cg.created);
     });
+    timing(`cgroups created (${cg.created.length} directories)`);
     // limits are in place before the init joins: nothing runs unlimited
     const configDevices: DeviceRule[] = (spec.linux?.devices ?? []).map((d) => ({
       allow: true, type: d.type === 'u' ? 'c' : d.type === 'p' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm',
     }));
     applyResources(cg, spec.linux?.resources, configDevices);
-    timing('cgroups created');
+    timing('cgroup limits written');
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     sys = (require('../sys') as typeof import('../sys')).loadSys();
+    timing('native library loaded (koffi)');
     // cgroup v2 without a v1 devices controller: the device list as eBPF
     const df = deviceFilterTarget(cg, spec.linux?.resources, configDevices);
     if (df) {
@@ -128,7 +137,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     timing(`plan built (${bytes.length} bytes)`);
 
     const st: StoredState = {
-      ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: new Date().toISOString(),
+      ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: isoTime(),
       owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
       freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
       process: spec.process, seccomp,
@@ -137,6 +146,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     // Written now so that a tsrun killed half-way leaves a container that
     // `delete` can clean up (status stopped: no live init yet).
     store.save({ ...st, creating: true });
+    timing('state written (creating)');
 
     const sp = sys.spawn(bytes, extraFds);
     sock = sp.sock;
@@ -219,7 +229,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     sys.close(sock);
     sock = -1;
     sys.close(initPidfd);
-    timing('ready');
+    timing('ready (state written, init waits for start)');
     return { state: st, sys, masterFd };
   } catch (e) {
     if (sock >= 0) sys?.close(sock);

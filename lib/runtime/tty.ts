@@ -3,7 +3,6 @@
 // as runc does: the caller's tty goes raw (restored afterwards), its window
 // size follows SIGWINCH. The copying itself is a native loop on a worker
 // thread (lib/sys relay), so Node's event loop stays free for signals.
-import { isatty } from 'node:tty';
 import type { Sys } from '../sys';
 
 export interface Relay {
@@ -12,6 +11,9 @@ export interface Relay {
 }
 
 export function startRelay(sys: Sys, master: number, pid: number): Relay {
+  // node:tty pulls in net and streams (~10 ms): only terminals pay for it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { isatty } = require('node:tty') as typeof import('node:tty');
   const pidfd = sys.pidfdOpen(pid);
   const inTty = isatty(0);
   const sizeFrom = inTty ? 0 : isatty(1) ? 1 : -1;

@@ -3,8 +3,8 @@
 // alive with the recorded start time (pid reuse), the exec fifo present means
 // created, a frozen cgroup means paused.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync,
-  statSync, unlinkSync, writeFileSync, writeSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync,
+  unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
@@ -233,13 +233,43 @@ export interface ProcStat {
   startTime: number;
 }
 
+/**
+ * new Date(ms).toISOString() without Date: its first toISOString() costs
+ * ~0.8 ms here (measured), a create's state needs one. Days to civil date
+ * after H. Hinnant's days_from_civil inverse.
+ */
+export function isoTime(ms = Date.now()): string {
+  const days = Math.floor(ms / 86_400_000);
+  const t = ms - days * 86_400_000;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const p = (v: number, n = 2) => String(v).padStart(n, '0');
+  return `${p(y, 4)}-${p(m)}-${p(d)}T${p(Math.floor(t / 3_600_000))}:${p(Math.floor(t / 60_000) % 60)}:${p(Math.floor(t / 1000) % 60)}.${p(t % 1000, 3)}Z`;
+}
+
+const statBuf = Buffer.allocUnsafe(1024);
+
 /** Fields of /proc/<pid>/stat that matter here, or null if there is no such process. */
 export function procStat(pid: number): ProcStat | null {
+  // one open/read/close into a reused buffer (readFileSync also fstat()s and
+  // reads twice: procfs files report size 0)
   let s: string;
+  let fd = -1;
   try {
-    s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    fd = openSync(`/proc/${pid}/stat`, 'r');
+    const n = readSync(fd, statBuf, 0, statBuf.length, null);
+    s = statBuf.toString('latin1', 0, n);
   } catch {
     return null;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
   // comm may contain spaces and parens: split after the last ')'
   const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -290,10 +320,8 @@ export function ociState(store: StateStore, st: StoredState, status = deriveStat
   return o;
 }
 
+/** A directory (after symlinks)? access("p/.") fails with ENOTDIR/ENOENT otherwise:
+ * one syscall, without building a Stats object (statSync costs ~0.7 ms on first use). */
 export function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
+  return existsSync(p.endsWith('/') ? `${p}.` : `${p}/.`);
 }

@@ -9,6 +9,7 @@ import { encodePlan, decodeFrame, encodeFrame, M, T, ABI_VERSION } from '../../l
 import { parseSpec, checkSpec, jsonPath, type Validator } from '../../lib/spec';
 import { parseMountinfo, resolveInner, planCgroups } from '../../lib/cgroups';
 import { parseSignal } from '../../lib/runtime/signals';
+import { isoTime } from '../../lib/state';
 import { defaultSpec } from '../../lib/runtime/spec';
 import type { Spec } from '../../lib/spec/types';
 
@@ -117,6 +118,36 @@ t.test('plan encoding and frames', async (t) => {
   t.equal(d.type, M.GO);
   t.equal(d.payload.toString(), 'abc');
   t.throws(() => decodeFrame(f, f.length - 1));
+});
+
+t.test('plan encoding: fields in place, the buffer grows past 4 KB', async (t) => {
+  const s = base();
+  s.process!.env = Array.from({ length: 300 }, (_, i) => `V${i}=${'x'.repeat(i % 40)}`);
+  s.process!.user = { uid: 7, gid: 8, umask: 0o27 };
+  const p = buildPlan(s, { id: 'x', bundle: '/b', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupProcs: [], cgroupPaths: [], warn() {} }, facts);
+  const b = encodePlan(p);
+  t.ok(b.length > 8192, 'bigger than the first buffer');
+  const recs: [number, Buffer][] = [];
+  for (let pos = 8; pos < b.length; ) {
+    t.equal(b.readUInt16LE(pos + 2), 0, 'padding after the tag is zero');
+    const len = b.readUInt32LE(pos + 4);
+    recs.push([b.readUInt16LE(pos), b.subarray(pos + 8, pos + 8 + len)]);
+    pos += 8 + len;
+  }
+  const env = recs.filter(([tag]) => tag === T.ENV).map(([, r]) => r.toString('utf8', 0, r.length - 1));
+  t.same(env, p.env, 'every env string, NUL-terminated, in order');
+  const user = recs.find(([tag]) => tag === T.USER)![1];
+  t.same([user.readUInt32LE(0), user.readUInt32LE(4), user.readInt32LE(8), user.length], [7, 8, 0o27, 12]);
+  t.equal(recs[0]![1].toString(), p.rootfs + '\0');
+  t.throws(() => encodePlan({ ...p, cwd: 'a\0b' }), /NUL byte/);
+});
+
+t.test('isoTime is Date.toISOString without Date', async (t) => {
+  const samples = [0, 951_782_400_000 /* 2000-02-29 */, 4_107_542_399_999 /* 2100-02-28T23:59:59.999 */, 1_767_225_600_000, Date.now()];
+  for (let i = 0; i < 2000; i++) samples.push(Math.floor(Math.random() * 8_000_000_000_000));
+  let bad = 0;
+  for (const ms of samples) if (isoTime(ms) !== new Date(ms).toISOString()) bad++;
+  t.equal(bad, 0, `${samples.length} instants agree`);
 });
 
 t.test('schema validation names the JSON path and the rule', async (t) => {
