@@ -1,6 +1,6 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
 // alone. None of them loads koffi, ajv or the plan builder.
-import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { TsrunError } from '../errors';
 import { destroyCgroups, cgroupPids } from '../cgroups';
 import { runHooks } from '../hooks';
@@ -29,6 +29,9 @@ export function start(ctx: Context, id: string): void {
       // it and it writes one byte. Until then a read sees EAGAIN or EOF.
       const b = Buffer.alloc(1);
       const deadline = Date.now() + 10_000;
+      // the init needs ~0.1 ms to be scheduled and write: poll finely first
+      // (a flat 1 ms sleep cost every start most of a millisecond)
+      let nap = 0.05;
       for (;;) {
         let n = 0;
         try {
@@ -39,12 +42,18 @@ export function start(ctx: Context, id: string): void {
         if (n === 1) break;
         if (!initAlive(st)) throw new TsrunError('cannot start a container that has stopped');
         if (Date.now() > deadline) throw new TsrunError('timed out waiting for the container init to start');
-        sleep(1);
+        sleep(nap);
+        nap = Math.min(nap * 2, 2);
       }
     } finally {
       closeSync(fd);
     }
-    rmSync(fifo, { force: true });
+    try {
+      // unlinkSync: Node 20's rmSync loads and runs its JS rimraf even for one file
+      unlinkSync(fifo);
+    } catch {
+      /* already gone */
+    }
     const s = JSON.stringify(ociState(ctx.store, st, 'running'));
     try {
       runHooks('poststart', st.hooks?.poststart, s);

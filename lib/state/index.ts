@@ -3,7 +3,7 @@
 // alive with the recorded start time (pid reuse), the exec fifo present means
 // created, a frozen cgroup means paused.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmdirSync, rmSync,
   unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -150,7 +150,14 @@ export class StateStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw sysError(`remove state of ${id}`, e);
     }
-    rmSync(tomb, { recursive: true, force: true });
+    // a state dir holds a few plain files: unlink them and rmdir, instead of
+    // rmSync's recursive walk (Node's JS rimraf: ~2.5 ms of every delete)
+    try {
+      for (const f of readdirSync(tomb)) unlinkSync(join(tomb, f));
+      rmdirSync(tomb);
+    } catch {
+      rmSync(tomb, { recursive: true, force: true });
+    }
   }
 
   list(): string[] {
