@@ -50,7 +50,8 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       });
     }
     case 'exec': {
-      const { exec } = heavy();
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { exec } = require('./exec.cjs') as typeof import('../runtime/exec');
       return exec(ctx, {
         id, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
         cwd: f.cwd as string | undefined, user: f.user as string | undefined,

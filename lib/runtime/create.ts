@@ -15,6 +15,7 @@ import type { Sys } from '../sys';
 import type { Context } from './context';
 import { compileForState, planSeccomp, sendListener } from './seccomp';
 import { lsmFor } from './lsm';
+import { terminalSocket } from './tty';
 
 export interface CreateOptions {
   id: string;
@@ -33,17 +34,6 @@ export interface Created {
   sys: Sys;
   /** the pty master when the runtime relays the terminal itself; else -1 */
   masterFd: number;
-}
-
-/** runc's rules for process.terminal and --console-socket; the plan's socket ("" = to us). */
-export function terminalSocket(terminal: boolean | undefined, consoleSocket: string | undefined, relay: boolean): string | undefined {
-  if (consoleSocket !== undefined && consoleSocket !== '') {
-    if (!terminal) throw new TsrunError('cannot use console socket if tsrun will not detach or allocate tty');
-    return resolve(consoleSocket);
-  }
-  if (!terminal) return undefined;
-  if (!relay) throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
-  return '';
 }
 
 function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {

@@ -3,6 +3,8 @@
 // as runc does: the caller's tty goes raw (restored afterwards), its window
 // size follows SIGWINCH. The copying itself is a native loop on a worker
 // thread (lib/sys relay), so Node's event loop stays free for signals.
+import { resolve } from 'node:path';
+import { TsrunError } from '../errors';
 import type { Sys } from '../sys';
 
 export interface Relay {
@@ -30,4 +32,15 @@ export function startRelay(sys: Sys, master: number, pid: number): Relay {
     sys.close(master);
   });
   return { done };
+}
+
+/** runc's rules for process.terminal and --console-socket; the plan's socket ("" = to us). */
+export function terminalSocket(terminal: boolean | undefined, consoleSocket: string | undefined, relay: boolean): string | undefined {
+  if (consoleSocket !== undefined && consoleSocket !== '') {
+    if (!terminal) throw new TsrunError('cannot use console socket if tsrun will not detach or allocate tty');
+    return resolve(consoleSocket);
+  }
+  if (!terminal) return undefined;
+  if (!relay) throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
+  return '';
 }
