@@ -46,11 +46,15 @@ let cached: Sys | undefined;
  * path next to koffi, so that is tried first. Anything else (musl, another
  * layout, a koffi built from source) goes through the package entry.
  */
-function loadKoffi() {
+export function koffiPrebuilt(): string {
   const base = join(__dirname, '..', '..', 'node_modules', '@koromix', `koffi-${process.platform}-${process.arch}`);
+  return join(base, `${process.platform}_${process.arch}`, 'koffi.node');
+}
+
+export function loadKoffi(prebuilt = koffiPrebuilt()) {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(join(base, `${process.platform}_${process.arch}`, 'koffi.node'));
+    return require(prebuilt);
   } catch {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('koffi');
