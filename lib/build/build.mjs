@@ -58,7 +58,7 @@ await esbuild.build({
   entryPoints: [join(root, 'lib', 'cli', 'main.ts')],
   outfile: join(out, 'tsrun.cjs'),
   ...WRAPPED,
-  external: ['koffi', './yargs-cli.cjs', './heavy.cjs', './exec.cjs'],
+  external: ['koffi', './yargs-cli.cjs', './heavy.cjs', './exec.cjs', './admin.cjs'],
 });
 // create and run, with the plan builder, protocol and koffi glue
 await esbuild.build({
@@ -84,6 +84,14 @@ await esbuild.build({
   ...common,
   entryPoints: [join(root, 'lib', 'runtime', 'exec.ts')],
   outfile: join(out, 'exec.cjs'),
+  ...WRAPPED,
+  external: ['koffi', './syscalls.json'],
+});
+// update, events, features, spec
+await esbuild.build({
+  ...common,
+  entryPoints: [join(root, 'lib', 'cli', 'admin.ts')],
+  outfile: join(out, 'admin.cjs'),
   ...WRAPPED,
   external: ['koffi', './syscalls.json'],
 });

@@ -27,6 +27,13 @@ function heavy(): typeof import('./heavy') {
   return require('./heavy.cjs');
 }
 
+// update, events, features and spec: their own bundle (lib/_build/admin.cjs),
+// so that the bundle every state/start/kill/delete reads stays small
+function admin(): typeof import('./admin') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./admin.cjs');
+}
+
 async function dispatch(p: Parsed, ctx: Context): Promise<number> {
   const f = p.flags;
   const id = p.args[0]!;
@@ -126,14 +133,14 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'update': {
-      const { update } = await import('../runtime/update');
+      const { update } = admin();
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const stdin = () => (require('node:fs') as typeof import('node:fs')).readFileSync(0, 'utf8');
       update(ctx, id, f as import('../runtime/update').UpdateFlags, stdin);
       return 0;
     }
     case 'events': {
-      const { events } = await import('../runtime/events');
+      const { events } = admin();
       const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(f.interval));
       if (!m) throw new TsrunError(`--interval: invalid duration ${JSON.stringify(f.interval)}`);
       const secs = Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
@@ -141,12 +148,12 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'features': {
-      const { features } = await import('../runtime/features');
+      const { features } = admin();
       writeStdout(JSON.stringify(features(VERSION), null, '    ') + '\n');
       return 0;
     }
     case 'spec': {
-      const { writeSpec } = await import('../runtime/spec');
+      const { writeSpec } = admin();
       writeSpec(f.bundle as string | undefined, !!f.rootless);
       return 0;
     }

@@ -63,7 +63,7 @@ t.test('create, state, start, kill, delete load only what they need', async (t) 
       t.notOk(l.files.some((f) => f.includes('/koffi/index') || f.includes('/koffi/src/')), 'koffi\'s package entry is not loaded');
       t.notOk(l.files.some((f) => f.endsWith('exec.cjs') || f.endsWith('yargs-cli.cjs')), 'no exec or yargs bundle');
     } else {
-      t.notOk(l.files.some((f) => f.endsWith('heavy.cjs')), `${name}: heavy.cjs not loaded`);
+      t.notOk(l.files.some((f) => f.endsWith('heavy.cjs') || f.endsWith('admin.cjs')), `${name}: neither heavy.cjs nor admin.cjs loaded`);
     }
   }
   for (let i = 0; i < 200 && sb.state(id)?.status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 10));
