@@ -50,27 +50,18 @@ const common = {
 // create a young-generation GC (~3.5 ms measured with --trace-gc). They are
 // for bin/tsrun only: a plain require() of them defines nothing.
 const WRAPPED = { banner: { js: '(function (exports, require, module, __filename, __dirname) {' }, footer: { js: '\n})' } };
-// the validators (with ajv's small runtime helpers) go into heavy.cjs below:
-// only create needs them, and it needs heavy.cjs too
-// the CLI: everything of ours; koffi and the lazily loaded pieces stay outside
-await esbuild.build({
-  ...common,
-  entryPoints: [join(root, 'lib', 'cli', 'main.ts')],
-  outfile: join(out, 'tsrun.cjs'),
-  ...WRAPPED,
-  external: ['koffi', './yargs-cli.cjs', './heavy.cjs', './exec.cjs', './admin.cjs'],
-});
-// create and run, with the plan builder, protocol and koffi glue
-await esbuild.build({
-  ...common,
-  entryPoints: [join(root, 'lib', 'cli', 'heavy.ts')],
-  outfile: join(out, 'heavy.cjs'),
-  ...WRAPPED,
-  external: ['koffi', './syscalls.json'],
-  // One read, one code cache for all create needs; and at ~170 KB its source
-  // string is above V8's 128 KB regular-object limit, so it lives in large-object
-  // space and young-generation GCs never copy it (with the validators apart,
-  // every create paid one ~3 ms scavenge: --trace-gc).
+/** One of the bundles bin/tsrun loads: pre-wrapped, koffi and the lazily loaded pieces outside. */
+const bundle = (entry, name, external, extra = {}) =>
+  esbuild.build({ ...common, entryPoints: [join(root, 'lib', ...entry)], outfile: join(out, name), ...WRAPPED, external: ['koffi', ...external], ...extra });
+// the CLI: the lifecycle verbs (state, start, kill, delete, pause, ...) and the dispatch
+await bundle(['cli', 'main.ts'], 'tsrun.cjs', ['./yargs-cli.cjs', './heavy.cjs', './exec.cjs', './admin.cjs']);
+// create and run, with the plan builder, protocol, koffi glue and the validators
+// (with ajv's small runtime helpers): only create needs them, and it needs the
+// rest too. One read, one code cache; and at ~165 KB its source string is above
+// V8's 128 KB regular-object limit, so it lives in large-object space and
+// young-generation GCs never copy it (with the validators apart, every create
+// paid one ~3 ms scavenge: --trace-gc).
+await bundle(['cli', 'heavy.ts'], 'heavy.cjs', ['./syscalls.json'], {
   plugins: [{
     name: 'validators',
     setup(b) {
@@ -79,22 +70,10 @@ await esbuild.build({
   }],
 });
 // exec (the verb of every `kubectl exec` and exec probe): the stage glue
-// without the validators and create (47 KB instead of heavy.cjs's 169 KB)
-await esbuild.build({
-  ...common,
-  entryPoints: [join(root, 'lib', 'runtime', 'exec.ts')],
-  outfile: join(out, 'exec.cjs'),
-  ...WRAPPED,
-  external: ['koffi', './syscalls.json'],
-});
+// without the validators and create (24 KB instead of heavy.cjs's 164 KB)
+await bundle(['runtime', 'exec.ts'], 'exec.cjs', ['./syscalls.json']);
 // update, events, features, spec
-await esbuild.build({
-  ...common,
-  entryPoints: [join(root, 'lib', 'cli', 'admin.ts')],
-  outfile: join(out, 'admin.cjs'),
-  ...WRAPPED,
-  external: ['koffi', './syscalls.json'],
-});
+await bundle(['cli', 'admin.ts'], 'admin.cjs', ['./syscalls.json']);
 // seccomp's syscall tables: read only when a config has linux.seccomp
 copyFileSync(join(root, 'lib', 'seccomp', 'syscalls.json'), join(out, 'syscalls.json'));
 // the full yargs CLI: help, usage, completion and error messages only
