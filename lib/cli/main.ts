@@ -12,7 +12,8 @@ export const VERSION = '0.1.0';
 export const SPEC_VERSION = '1.3.0';
 
 function versionText(): string {
-  return `tsrun version ${VERSION}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+  const engine = process.versions.bun ? `bun: ${process.versions.bun}` : `node: ${process.version}`;
+  return `tsrun version ${VERSION}\nspec: ${SPEC_VERSION}\n${engine}\n`;
 }
 
 function table(rows: string[][]): string {
@@ -21,17 +22,17 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('')).join('\n') + '\n';
 }
 
-// create/run live in their own bundle (lib/_build/heavy.cjs), loaded on demand
+// Everything is one bundle, but a module reached only through require() is
+// evaluated only when required: create/run (validators, plan, koffi) and the
+// admin verbs cost state/start/kill/delete nothing (test/integration/lazy-load).
 function heavy(): typeof import('./heavy') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./heavy.cjs');
+  return require('./heavy');
 }
 
-// update, events, features and spec: their own bundle (lib/_build/admin.cjs),
-// so that the bundle every state/start/kill/delete reads stays small
 function admin(): typeof import('./admin') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./admin.cjs');
+  return require('./admin');
 }
 
 async function dispatch(p: Parsed, ctx: Context): Promise<number> {
@@ -58,7 +59,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
     }
     case 'exec': {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { exec } = require('./exec.cjs') as typeof import('../runtime/exec');
+      const { exec } = require('../runtime/exec') as typeof import('../runtime/exec');
       return exec(ctx, {
         id, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
         cwd: f.cwd as string | undefined, user: f.user as string | undefined,
@@ -171,8 +172,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const y = require('./yargs-cli.cjs') as { runYargs(argv: string[], version: string, reason: string): number };
-    return y.runYargs(argv, versionText(), rejectReason);
+    const y = require('./yargs') as { runYargs(argv: string[], version: string, reason: string): number };
+    const code = y.runYargs(argv, versionText(), rejectReason);
+    reportModules(new Logger(undefined, 'text', beforeVerb.includes('--debug')));
+    return code;
   }
   const g = p.globals;
   const format = g.logFormat as string;
@@ -193,7 +196,15 @@ export async function main(argv: string[]): Promise<number> {
     log.error(formatError(e));
     if (log.debugEnabled && e instanceof Error && e.stack) log.debug(e.stack);
     return (e as TsrunError).status ?? 1;
+  } finally {
+    reportModules(log);
   }
+}
+
+/** --debug: which modules ran (the bundles record each: lib/build/plugins.mjs). */
+function reportModules(log: Logger): void {
+  const evaluated = (globalThis as { __tsrunEval?: string[] }).__tsrunEval;
+  if (log.debugEnabled && evaluated) log.debug(`modules evaluated: ${evaluated.join(' ')}`);
 }
 
 main(process.argv.slice(2)).then(

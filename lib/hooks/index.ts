@@ -1,7 +1,6 @@
 // OCI hooks: the state JSON on stdin, the hook's own args and env, a timeout.
 // Hooks that run in the container namespaces go through the stage's nsexec.
-import { accessSync, constants, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants } from 'node:fs';
 import { TsrunError } from '../errors';
 import type { Hook } from '../state';
 
@@ -10,15 +9,16 @@ export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'star
 export interface HookRunOptions {
   /** run inside the namespaces of this pid, through the stage program */
   nsPid?: number;
-  /** the stage program: hooks run through it so that they die with tsrun */
-  stagePath?: string;
+  /** a path executing the stage program: hooks run through it so that they die with tsrun */
+  stageExe?: () => string;
 }
 
-
-/** The stage binary next to the bundle (lib/_build -> native/build). */
-export function defaultStagePath(): string | undefined {
-  const p = join(__dirname, '..', '..', 'native', 'build', 'tsrun-stage');
-  return existsSync(p) ? p : undefined;
+// The stage from a sealed memfd (lib/sys): no hook process, in the container's
+// namespaces or not, has a host file as its /proc/PID/exe. Loaded only when a
+// hook runs.
+function defaultStageExe(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../sys') as typeof import('../sys')).loadSys().stageExe();
 }
 
 function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
@@ -34,9 +34,6 @@ function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
 /** Run one hook; throws a TsrunError naming the phase, index and path on failure. */
 export function runHook(phase: HookPhase, index: number, hook: Hook, state: string, opts: HookRunOptions = {}): void {
   const args = hook.args?.length ? hook.args : [hook.path];
-  let file = hook.path;
-  let argv = args.slice(1);
-  let argv0 = args[0];
   const what = `${phase} hook #${index} (${hook.path})`;
   if (!opts.nsPid) {
     try {
@@ -45,17 +42,11 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
       throw new TsrunError(what, { errno: (e as NodeJS.ErrnoException).code });
     }
   }
-  const stage = opts.stagePath ?? defaultStagePath();
-  if (opts.nsPid && stage) {
-    file = stage;
-    argv = ['nsexec', String(opts.nsPid), hook.path, ...args];
-    argv0 = 'tsrun:hook';
-  } else if (stage) {
-    // PR_SET_PDEATHSIG, then exec: a kill -9 of tsrun takes the hook along
-    file = stage;
-    argv = ['hook', String(process.pid), hook.path, ...args];
-    argv0 = 'tsrun:hook';
-  }
+  const file = (opts.stageExe ?? defaultStageExe)();
+  // nsexec: into the container's namespaces; hook: PR_SET_PDEATHSIG. Either
+  // way the stage then execs the hook, and a kill -9 of tsrun takes it along.
+  const argv = opts.nsPid ? ['nsexec', String(opts.nsPid), hook.path, ...args] : ['hook', String(process.pid), hook.path, ...args];
+  const argv0 = 'tsrun:hook';
   // loaded here, not at the top: child_process pulls in net and friends
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');

@@ -49,7 +49,7 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
 function loadValidator(): Validator {
   // generated at build time by lib/build/build.mjs (ajv standalone)
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./validators.cjs').config as Validator;
+  return require('../_build/validators.cjs').config as Validator;
 }
 
 export function create(ctx: Context, o: CreateOptions): Created {
@@ -195,7 +195,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
         const s = stateFor('creating');
         runHooks('prestart', spec.hooks?.prestart, s);
         runHooks('createRuntime', spec.hooks?.createRuntime, s);
-        runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, stagePath: sys.stagePath });
+        runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, stageExe: sys.stageExe });
         sys.send(sock, encodeFrame(M.HOOKS_DONE));
         timing('create hooks done');
       } else if (f.type === M.READY) {

@@ -168,6 +168,10 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   let pid = 0;
   let reaped = false;
   let masterFd = -1;
+  // the process's own pidfd, opened when its pid arrives (it cannot have
+  // exited then: it waits for GO) and kept for the relay: opening one later
+  // races with a short-lived process being reaped
+  let procPidfd = -1;
   try {
     const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
     let pidfd = sp.pidfd;
@@ -204,7 +208,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       } else if (f.type === M.READY) {
         if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
         sys.send(sp.sock, encodeFrame(M.GO));
-        sys.close(pidfd);
+        if (!o.detach && masterFd >= 0) procPidfd = pidfd;
+        else sys.close(pidfd);
         break;
       } else {
         throw new TsrunError(`exec: unexpected message ${f.type}`);
@@ -232,7 +237,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   const stopForwarding = forwardSignals(pid, masterFd >= 0);
   try {
     const waiting = sys.waitpidAsync(pid);
-    const relay = masterFd >= 0 ? startRelay(sys, masterFd, pid) : undefined;
+    const relay = masterFd >= 0 ? startRelay(sys, masterFd, procPidfd) : undefined;
     const ws = await waiting;
     await relay?.done;
     if (ws < 0) throw new TsrunError(`wait for exec process ${pid}`, { errno: errnoName(ws) });

@@ -38,7 +38,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   try {
     const waiting = sys.waitpidAsync(pid);
     try {
-      if (masterFd >= 0) relay = startRelay(sys, masterFd, pid);
+      if (masterFd >= 0) relay = startRelay(sys, masterFd, sys.pidfdOpen(pid));
       start(ctx, o.id);
     } catch (e) {
       try {

@@ -12,11 +12,11 @@ export interface Relay {
   done: Promise<void>;
 }
 
-export function startRelay(sys: Sys, master: number, pid: number): Relay {
+/** Relay until the process behind PIDFD (owned from here on) exits. */
+export function startRelay(sys: Sys, master: number, pidfd: number): Relay {
   // node:tty pulls in net and streams (~10 ms): only terminals pay for it
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { isatty } = require('node:tty') as typeof import('node:tty');
-  const pidfd = sys.pidfdOpen(pid);
   const inTty = isatty(0);
   const sizeFrom = inTty ? 0 : isatty(1) ? 1 : -1;
   const saved = inTty ? sys.ttyRaw(0) : undefined;

@@ -1,10 +1,11 @@
 // The ONLY module that loads koffi: the ABI check and thin wrappers over
 // native/build/libtsrun.so. No policy. Loaded lazily by the verbs that spawn.
-import { join } from 'node:path';
+import { writeSync } from 'node:fs';
 import { TsrunError, errnoName } from '../errors';
 
 export interface Sys {
-  stagePath: string;
+  /** a path that executes the stage program (a sealed memfd of this process) */
+  stageExe(): string;
   spawn(plan: Buffer, preserveFds: number): { sock: number; pidfd: number; pid: number };
   /** a message's length (or -errno); fd: a descriptor sent with it, else -1 */
   recv(sock: number, pidfd: number, buf: Buffer, timeoutMs: number): { n: number; fd: number };
@@ -30,50 +31,43 @@ export interface Sys {
 }
 
 import { ABI_VERSION } from '../protocol';
+import { nativeFiles, type NativeFiles } from './native-files';
 
-/** Where the native build lives (next to lib/ in the package). */
-export function nativeDir(): string {
-  // bundled: lib/_build/tsrun.cjs; from source: lib/sys/index.ts
-  return join(__dirname, '..', '..', 'native', 'build');
-}
 
 let cached: Sys | undefined;
 
-/**
- * koffi's native module. Its package entry finds that module by reading
- * Node's own ELF headers (libc, float ABI) through package-exports lookups,
- * ~9 ms per call measured here; the prebuilt module for glibc sits at a known
- * path next to koffi, so that is tried first. Anything else (musl, another
- * layout, a koffi built from source) goes through the package entry.
- */
-export function koffiPrebuilt(): string {
-  const base = join(__dirname, '..', '..', 'node_modules', '@koromix', `koffi-${process.platform}-${process.arch}`);
-  return join(base, `${process.platform}_${process.arch}`, 'koffi.node');
-}
+const MFD_CLOEXEC = 1;
 
-export function loadKoffi(prebuilt = koffiPrebuilt()) {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(prebuilt);
-  } catch {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('koffi');
-  }
-}
-
-export function loadSys(): Sys {
+export function loadSys(files: NativeFiles = nativeFiles): Sys {
   if (cached) return cached;
-  const koffi = loadKoffi();
-  const dir = nativeDir();
-  let lib;
+  let koffi;
   try {
-    lib = koffi.load(join(dir, 'libtsrun.so'));
+    koffi = files.koffi();
   } catch (e) {
-    throw new TsrunError(`load ${join(dir, 'libtsrun.so')} (run "npm run build"): ${(e as Error).message}`);
+    throw new TsrunError(`load koffi's native module (${files.where}): ${(e as Error).message}`);
+  }
+  const libc = koffi.load('libc.so.6');
+  const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
+  const closeFd = libc.func('int close(int fd)');
+  let lib;
+  let libFd = -1;
+  try {
+    lib = koffi.load(files.libtsrun((name, bytes) => {
+      libFd = memfdCreate(name, MFD_CLOEXEC);
+      if (libFd < 0) throw new TsrunError(`memfd_create ${name}`, { errno: errnoName(koffi.errno()) });
+      writeSync(libFd, bytes);
+      return libFd;
+    }));
+  } catch (e) {
+    throw new TsrunError(`load libtsrun.so (${files.where}; run "npm run build"): ${(e as Error).message}`);
+  } finally {
+    // dlopen() keeps its own mapping
+    if (libFd >= 0) closeFd(libFd);
   }
   const abi = lib.func('int tsrun_abi_version(void)')();
   if (abi !== ABI_VERSION) throw new TsrunError(`native ABI ${abi} does not match ${ABI_VERSION}: rebuild with "npm run build"`);
-  const spawn = lib.func('int tsrun_spawn(const char *stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)');
+  const memfdSealed = lib.func('int tsrun_memfd_sealed(const char *name, const uint8_t *data, int len, int exec)');
+  const spawn = lib.func('int tsrun_spawn(int stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)');
   const recv = lib.func('int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout, _Out_ int *fd)');
   const ttyRaw = lib.func('int tsrun_tty_raw(int fd, _Out_ uint8_t *saved, int len)');
   const ttyRestore = lib.func('int tsrun_tty_restore(int fd, const uint8_t *saved)');
@@ -88,18 +82,27 @@ export function loadSys(): Sys {
   const pidfdWait = lib.func('int tsrun_pidfd_wait(int pidfd, int timeout)');
   const subreaper = lib.func('int tsrun_set_subreaper(void)');
   const close = lib.func('int tsrun_close(int fd)');
-  const libc = koffi.load('libc.so.6');
   const mkfifo = libc.func('int mkfifo(const char *path, uint32_t mode)');
-  const stagePath = join(dir, 'tsrun-stage');
+  let stageFd = -1;
+  const stage = (): number => {
+    if (stageFd < 0) {
+      const bytes = files.stage();
+      const fd = memfdSealed('tsrun-stage', bytes, bytes.length, 1);
+      if (fd < 0) fail('copy the stage program to a sealed memfd', fd);
+      stageFd = fd;
+    }
+    return stageFd;
+  };
   const fail = (what: string, r: number): never => {
     throw new TsrunError(what, { errno: errnoName(r) });
   };
   cached = {
-    stagePath,
+    // the parent's fd by pid: a spawned child may have closed its own copy
+    stageExe: () => `/proc/${process.pid}/fd/${stage()}`,
     spawn(plan, preserveFds) {
       const out = new Int32Array(3);
       const err = Buffer.alloc(128);
-      const r = spawn(stagePath, plan, plan.length, preserveFds, out, err, err.length);
+      const r = spawn(stage(), plan, plan.length, preserveFds, out, err, err.length);
       if (r < 0) fail(`spawn container init: ${err.toString('utf8', 0, err.indexOf(0))}`, r);
       return { sock: out[0]!, pidfd: out[1]!, pid: out[2]! };
     },

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -37,35 +36,21 @@
 
 int tsrun_abi_version(void) { return TSRUN_ABI_VERSION; }
 
-static int memfd_sealed(const char *name, int srcfd, const void *data, size_t len, int exec)
+static int memfd_sealed(const char *name, const void *data, size_t len, int exec)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | (exec ? MFD_EXEC : 0));
 	if (fd < 0 && errno == EINVAL && exec)
 		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (srcfd >= 0) {
-		struct stat st;
-		if (fstat(srcfd, &st) < 0)
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, (const char *)data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
 			goto fail;
-		off_t off = 0;
-		while (off < st.st_size) {
-			ssize_t n = sendfile(fd, srcfd, &off, (size_t)(st.st_size - off));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				goto fail;
-		}
-	} else {
-		size_t off = 0;
-		while (off < len) {
-			ssize_t n = write(fd, (const char *)data + off, len - off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				goto fail;
-			off += (size_t)n;
-		}
+		off += (size_t)n;
 	}
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
 		goto fail;
@@ -87,15 +72,25 @@ static int move_high(int fd, int min)
 	return n < 0 ? -e : n;
 }
 
-/* Spawn the stage from a sealed memfd copy of STAGE_PATH with the plan in a
- * sealed memfd. Fds 0..2+preserve are inherited as they are; the sync socket
+/* A sealed memfd holding LEN bytes of DATA (EXEC: the stage program, run
+ * from it so that no process of a container ever has a host file as its
+ * /proc/PID/exe: CVE-2019-5736). Returns the fd (close-on-exec) or -errno. */
+int tsrun_memfd_sealed(const char *name, const uint8_t *data, int len, int exec)
+{
+	if (len < 0)
+		return -EINVAL;
+	return memfd_sealed(name, data, (size_t)len, exec);
+}
+
+/* Spawn the stage from STAGE_FD (a sealed memfd: tsrun_memfd_sealed) with the
+ * plan in a sealed memfd. Fds 0..2+preserve are inherited as they are; the sync socket
  * lands at 3+preserve, the plan at 4+preserve. out[0] = our end of the sync
  * socket, out[1] = a pidfd of the stage, out[2] = its pid.
  * Returns 0 or -errno; on error errctx names the step. */
-int tsrun_spawn(const char *stage_path, const uint8_t *plan, int plan_len, int preserve, int *out,
+int tsrun_spawn(int stage_fd, const uint8_t *plan, int plan_len, int preserve, int *out,
 		char *errctx, int errlen)
 {
-	int stagefd = -1, memexe = -1, planfd = -1, sv[2] = {-1, -1}, pidfd = -1;
+	int memexe = -1, planfd = -1, sv[2] = {-1, -1}, pidfd = -1;
 	int ret = 0;
 	pid_t pid = -1;
 	const char *step = "";
@@ -105,13 +100,11 @@ int tsrun_spawn(const char *stage_path, const uint8_t *plan, int plan_len, int p
 	int base = 64 + preserve;
 
 #define FAIL(what) do { ret = -errno; step = what; goto out; } while (0)
-	stagefd = open(stage_path, O_RDONLY | O_CLOEXEC);
-	if (stagefd < 0)
-		FAIL("open stage binary");
-	memexe = memfd_sealed("tsrun-stage", stagefd, NULL, 0, 1);
-	if (memexe < 0) { errno = -memexe; FAIL("copy stage binary to a sealed memfd"); }
-	memexe = move_high(memexe, base);
-	planfd = memfd_sealed("tsrun-plan", -1, plan, (size_t)plan_len, 0);
+	/* above the fds the child inherits, so that no dup2 below lands on it */
+	memexe = fcntl(stage_fd, F_DUPFD_CLOEXEC, base);
+	if (memexe < 0)
+		FAIL("dup stage memfd");
+	planfd = memfd_sealed("tsrun-plan", plan, (size_t)plan_len, 0);
 	if (planfd < 0) { errno = -planfd; FAIL("write launch plan"); }
 	planfd = move_high(planfd, base);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -168,7 +161,6 @@ out:
 		posix_spawn_file_actions_destroy(&fa);
 	if (attr_init)
 		posix_spawnattr_destroy(&attr);
-	if (stagefd >= 0) close(stagefd);
 	if (memexe >= 0) close(memexe);
 	if (planfd >= 0) close(planfd);
 	if (sv[0] >= 0) close(sv[0]);

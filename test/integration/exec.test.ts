@@ -80,7 +80,8 @@ t.test('concurrent execs', async (t) => {
     const ch = spawn(sb.bin, ['--root', sb.root, 'exec', id, 'sh', '-c', `echo ${i}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     ch.stdout.on('data', (d) => (out += d));
-    ch.on('exit', (code) => res([code, out.trim()]));
+    // 'close', not 'exit': the output may still be in the pipe at exit
+    ch.on('close', (code) => res([code, out.trim()]));
   }));
   const got = await Promise.all(runs);
   t.same(got.map((g) => g[0]), [0, 0, 0, 0, 0, 0]);

@@ -373,7 +373,7 @@ t.test('cgroup mount with a cgroup namespace shows the container cgroup as its r
 
 t.test('state JSON matches the state schema', async (t) => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const v = require(join(__dirname, '..', '..', 'lib', '_build', 'validators.raw.cjs')).state;
+  const v = require(join(__dirname, '..', '..', 'lib', '_build', 'validators.cjs')).state;
   const id = sb.id();
   t.equal(sb.rt(['create', '--bundle', sb.bundle(defaultConfig(['true'])), id]).status, 0);
   const st = sb.state(id);

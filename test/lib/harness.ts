@@ -10,7 +10,11 @@ import { join, resolve } from 'node:path';
 import { defaultSpec } from '../../lib/runtime/spec';
 
 export const REPO = resolve(__dirname, '..', '..');
-export const TSRUN = join(REPO, 'bin', 'tsrun');
+/**
+ * tsrun as the tests run it: the compiled executable (bin/tsrun), or with
+ * TSRUN_ENGINE=node the same code on Node from the checkout (bin/tsrun.js).
+ */
+export const TSRUN = join(REPO, 'bin', process.env.TSRUN_ENGINE === 'node' ? 'tsrun.js' : 'tsrun');
 
 /** The runtime under test: $RUNTIME (tsrun, runc, crun or a path); tsrun by default. */
 export function runtimeBin(): string {

@@ -14,7 +14,7 @@ import { defaultSpec } from '../../lib/runtime/spec';
 import type { Spec } from '../../lib/spec/types';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const validate = require(join(__dirname, '..', '..', 'lib', '_build', 'validators.raw.cjs')).config as Validator;
+const validate = require(join(__dirname, '..', '..', 'lib', '_build', 'validators.cjs')).config as Validator;
 
 t.test('fast parser: runc forms', async (t) => {
   const p = fastParse(['--root', '/r', '--log=/l', '--log-format', 'json', 'create', '-b', '/b', '--pid-file=/p', 'id1'])!;
