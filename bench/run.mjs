@@ -8,8 +8,9 @@
 // the compiled program from its cache), and the waiting
 // process (between create and start) is measured for RSS and PSS. After the
 // rounds: 50 creates at once per runtime (3 times: wall time, creates per
-// second, failures) and the peak RSS of each tsrun verb (bench/maxrss.c). Also the
-// bare `node -e 0` floor. Prints medians, min/max and ratios; --json writes
+// second, failures) and the peak RSS of each verb (bench/maxrss.c). tsrun is the
+// compiled executable (bin/tsrun); tsrun-node is the same code on Node from the
+// checkout (bin/tsrun.js). Prints medians, min/max and ratios; --json writes
 // them for comparison across commits. Run as root.
 //
 // crun refuses this host's hybrid cgroups, so its worker runs inside a
@@ -17,7 +18,7 @@
 // NODE_EXTRA_CA_CERTS is unset for every measured command: it alone adds
 // ~35 ms to each Node start on these machines.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, chmodSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, chmodSync, openSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,9 @@ import { createInterface } from 'node:readline';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
-const TSRUN = join(repo, 'bin', 'tsrun');
+// the runtimes by name: tsrun's two engines, else a command on PATH
+const BINS = { tsrun: join(repo, 'bin', 'tsrun'), 'tsrun-node': join(repo, 'bin', 'tsrun.js') };
+const binOf = (runtime) => BINS[runtime] ?? runtime;
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 
@@ -40,7 +43,7 @@ function now() {
 
 // ---------------------------------------------------------------- worker --
 async function worker(runtime, dir) {
-  const bin = runtime === 'tsrun' ? TSRUN : runtime;
+  const bin = binOf(runtime);
   const root = join(dir, `state-${runtime}`);
   const bundle = join(dir, 'bundle');
   const rl = createInterface({ input: process.stdin });
@@ -72,19 +75,6 @@ async function worker(runtime, dir) {
     const id = `bench-${runtime}-${process.pid}-${++n}`;
     const res = {};
     try {
-      // the node floor is sampled three times per round (here, mid-round, at
-      // the end) and its median kept: one sample per round made the
-      // "minus node floor" figures swing by several ms between runs
-      const floors = [];
-      const floor = () => {
-        if (runtime === 'tsrun') {
-          const t1 = now();
-          spawnSync(process.execPath, ['-e', '0'], { env, stdio: ['ignore', devnull, errFd] });
-          floors.push(now() - t1);
-        }
-        return floors.length ? [...floors].sort((a, b) => a - b)[floors.length >> 1] : 0;
-      };
-      floor();
       res.create = rt('create', '--bundle', bundle, id);
       const st = JSON.parse(rtOut('state', id));
       const status = readFileSync(`/proc/${st.pid}/status`, 'utf8');
@@ -101,7 +91,6 @@ async function worker(runtime, dir) {
       res.resume = rt('resume', id);
       res.update = rt('update', '--pids-limit', '1000', id);
       if (runtime !== 'crun') res.eventsStats = rt('events', '--stats', id); // crun has no events verb
-      floor();
       res.kill = rt('kill', id, 'KILL');
       // wait for stopped so that delete measures delete, not the kill's aftermath
       for (let i = 0; i < 500; i++) {
@@ -127,7 +116,6 @@ async function worker(runtime, dir) {
         if (rs.status !== 0) throw new Error(`${runtime} run (podman's seccomp profile): ${lastErr()}`);
         res.seccompCost = res.runSeccomp - res.runTrue;
       }
-      if (runtime === 'tsrun') res.nodeFloor = floor();
     } catch (e) {
       res.error = String(e.message ?? e).slice(0, 300);
       spawnSync(bin, ['--root', root, 'delete', '--force', id], { env, stdio: ['ignore', devnull, devnull] });
@@ -271,8 +259,8 @@ function startWorker(runtime, dir) {
 
 async function driver() {
   const rounds = Number(arg('--rounds', '20'));
-  const wanted = arg('--runtimes', 'tsrun,runc,crun').split(',');
-  const runtimes = wanted.filter((r) => r === 'tsrun' || spawnSync('which', [r]).status === 0);
+  const wanted = arg('--runtimes', 'tsrun,tsrun-node,runc,crun').split(',');
+  const runtimes = wanted.filter((r) => BINS[r] || spawnSync('which', [r]).status === 0);
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-bench-'));
   chmodSync(dir, 0o755);
   makeBundles(dir);
@@ -284,7 +272,7 @@ async function driver() {
       const root = join(dir, `state-${r}`);
       if (!existsSync(root)) continue;
       for (const id of readdirSync(root)) {
-        const pre = r === 'crun' ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount /sys/fs/cgroup/unified 2>/dev/null; crun --root ${root} delete --force ${id}`] : [r === 'tsrun' ? TSRUN : r, '--root', root, 'delete', '--force', id];
+        const pre = r === 'crun' ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount /sys/fs/cgroup/unified 2>/dev/null; crun --root ${root} delete --force ${id}`] : [binOf(r), '--root', root, 'delete', '--force', id];
         spawnSync(pre[0], pre.slice(1), { env, stdio: 'ignore' });
       }
     }
@@ -307,7 +295,7 @@ async function driver() {
     }
     // 50 parallel creates, one runtime at a time (3 times each, interleaved)
     for (let i = 0; i < 3; i++) for (const r of runtimes) data[r].push(await workers[r].round('par'));
-    if (workers.tsrun) data.tsrun.push(await workers.tsrun.round('rss'));
+    for (const r of runtimes) data[r].push(await workers[r].round('rss'));
     for (const r of runtimes) await workers[r].quit();
   } finally {
     cleanup();
@@ -316,36 +304,40 @@ async function driver() {
   const metrics = ['create', 'start', 'state', 'exec', 'pause', 'resume', 'update', 'eventsStats', 'kill', 'delete', 'lifecycle', 'runTrue', 'runMounts30', 'mounts30Cost', 'runSeccomp', 'seccompCost', 'waitRssKb', 'waitPssKb',
     'parallelMs', 'parallelPerSec', 'parallelFailures',
     ...['create', 'state', 'start', 'exec', 'pause', 'resume', 'kill', 'delete'].map((v) => `peakRss_${v}`)];
-  const out = { date: new Date().toISOString(), rounds, node: process.version, runtimes: {}, ratios: {} };
+  const exe = BINS.tsrun;
+  const out = {
+    date: new Date().toISOString(), rounds, node: process.version,
+    bun: spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.match(/bun: (\S+)/)?.[1],
+    // what an install puts on disk: the one executable (npm's package adds README and LICENSE)
+    installBytes: existsSync(exe) ? statSync(exe).size : undefined,
+    runtimes: {}, ratios: {},
+  };
   for (const r of runtimes) {
     const ok = data[r].filter((x) => !x.error);
     const errs = data[r].filter((x) => x.error);
     out.runtimes[r] = { failures: errs.length, firstError: errs[0]?.error };
-    for (const m of [...metrics, ...(r === 'tsrun' ? ['nodeFloor'] : [])]) {
+    for (const m of metrics) {
       const v = ok.map((x) => x[m]).filter((x) => typeof x === 'number');
       if (!v.length) continue;
       out.runtimes[r][m] = { median: median(v), min: Math.min(...v), max: Math.max(...v) };
     }
   }
-  const ts = out.runtimes.tsrun;
-  for (const other of runtimes.filter((r) => r !== 'tsrun')) {
-    out.ratios[`tsrun/${other}`] = {};
+  // tsrun (and tsrun-node) against each runtime that is not tsrun
+  const pairs = [];
+  for (const mine of runtimes.filter((r) => BINS[r])) for (const other of runtimes.filter((r) => !BINS[r])) pairs.push(`${mine}/${other}`);
+  for (const pair of pairs) {
+    const [mine, other] = pair.split('/');
+    out.ratios[pair] = {};
     for (const m of metrics) {
-      const a = ts?.[m]?.median;
+      const a = out.runtimes[mine]?.[m]?.median;
       const b = out.runtimes[other]?.[m]?.median;
-      if (a && b) out.ratios[`tsrun/${other}`][m] = +(a / b).toFixed(2);
-    }
-  }
-  if (ts?.nodeFloor) {
-    out.ratios['tsrun-minus-node-floor-ms'] = {};
-    for (const m of ['create', 'start', 'state', 'exec', 'pause', 'resume', 'kill', 'delete']) {
-      out.ratios['tsrun-minus-node-floor-ms'][m] = +(ts[m].median - ts.nodeFloor.median).toFixed(1);
+      if (a && b) out.ratios[pair][m] = +(a / b).toFixed(2);
     }
   }
   // table
-  const cols = ['metric', ...runtimes.map((r) => `${r} median [min-max]`), ...runtimes.filter((r) => r !== 'tsrun').map((r) => `tsrun/${r}`)];
+  const cols = ['metric', ...runtimes.map((r) => `${r} median [min-max]`), ...pairs];
   const rows = [cols];
-  for (const m of [...metrics, 'nodeFloor']) {
+  for (const m of metrics) {
     const unit = m.endsWith('Kb') || m.startsWith('peakRss') ? ' KB' : m === 'parallelPerSec' ? '/s' : m === 'parallelFailures' ? '' : ' ms';
     const row = [m];
     let any = false;
@@ -354,13 +346,13 @@ async function driver() {
       if (s) any = true;
       row.push(s ? `${s.median.toFixed(unit === ' ms' || unit === '/s' ? 1 : 0)}${unit} [${s.min.toFixed(0)}-${s.max.toFixed(0)}]` : '-');
     }
-    for (const r of runtimes.filter((x) => x !== 'tsrun')) row.push(out.ratios[`tsrun/${r}`]?.[m]?.toFixed(2) ?? '-');
+    for (const pair of pairs) row.push(out.ratios[pair]?.[m]?.toFixed(2) ?? '-');
     if (any) rows.push(row);
   }
   const w = cols.map((_, i) => Math.max(...rows.map((r) => r[i].length)) + 2);
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('')).join('\n'));
   for (const r of runtimes) if (out.runtimes[r].failures) console.log(`${r}: ${out.runtimes[r].failures} failed rounds: ${out.runtimes[r].firstError}`);
-  if (out.ratios['tsrun-minus-node-floor-ms']) console.log('tsrun minus node floor (ms):', JSON.stringify(out.ratios['tsrun-minus-node-floor-ms']));
+  if (out.installBytes) console.log(`install size: ${(out.installBytes / 1048576).toFixed(1)} MiB (bin/tsrun, Bun ${out.bun})`);
   const jf = arg('--json');
   if (jf) writeFileSync(jf, JSON.stringify(out, null, 2) + '\n');
 }

@@ -39,7 +39,6 @@ writeAtomic(join(out, 'validators.cjs'), standalone(ajv, {
 // builder, koffi or yargs (the marks below let test/integration/lazy-load see it).
 const common = {
   entrypoints: [join(root, 'lib', 'cli', 'main.ts')],
-  format: 'cjs',
   minify: true,
   banner: REGISTRY,
   // yargs' config `extends` (unused by tsrun) is the one import.meta left in a CJS bundle
@@ -53,6 +52,8 @@ const fail = (what, r) => {
 
 const node = await Bun.build({
   ...common,
+  // one CommonJS file: dynamic imports of bundled modules become lazy initialisers
+  format: 'cjs',
   target: 'node',
   external: ['koffi'],
   plugins: [moduleMarks(root)],
@@ -65,8 +66,12 @@ fail('lib/_build/tsrun.cjs', node);
 const exe = join(root, 'bin', 'tsrun');
 const built = join(out, 'exe', 'tsrun');
 rmSync(built, { force: true });
+// ESM split at each dynamic import(): a verb reads and decodes only the
+// chunks it imports (state: ~5.5 ms against 6.4 for one CommonJS file, hyperfine)
 const compiled = await Bun.build({
   ...common,
+  format: 'esm',
+  splitting: true,
   target: 'bun',
   bytecode: true,
   compile: { outfile: built },

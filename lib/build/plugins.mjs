@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** Defines the list every module adds itself to when it is evaluated. */
-export const REGISTRY = 'globalThis.__tsrunEval=[];';
+// (every chunk of a split bundle carries the banner: keep what is there)
+export const REGISTRY = 'globalThis.__tsrunEval??=[];';
 
 /**
  * Each module of lib/ and node_modules appends its path to
@@ -27,9 +28,11 @@ export function moduleMarks(root) {
 
 /**
  * The compiled executable carries the native build: lib/sys/native-files.ts
- * is replaced by a module that reads the stage and libtsrun.so embedded in the
- * executable and requires koffi's native module from it (Bun writes that one
- * to $TMPDIR, per uid, and reuses it: dlopen needs a file).
+ * is replaced by a module that reads the stage, libtsrun.so and koffi's
+ * native module embedded in the executable. koffi's is embedded as a plain
+ * file, not require()d: Bun would write it under $TMPDIR (or /tmp, fixed at
+ * start) and fail where that is noexec; lib/sys/addon.ts loads it from an
+ * anonymous file instead.
  */
 export function embeddedNative(root, out) {
   const koffi = join(root, 'node_modules', '@koromix', `koffi-${process.platform}-${process.arch}`,
@@ -40,13 +43,16 @@ export function embeddedNative(root, out) {
 import { readFileSync } from 'node:fs';
 import stagePath from ${JSON.stringify(join(nat, 'tsrun-stage'))} with { type: 'file' };
 import libPath from ${JSON.stringify(join(nat, 'libtsrun.so'))} with { type: 'file' };
+import koffiPath from ${JSON.stringify(koffi)} with { type: 'file' };
 import type { NativeFiles, Koffi } from ${JSON.stringify(join(root, 'lib', 'sys', 'native-files'))};
+import { addonDirs, dlopenBytes } from ${JSON.stringify(join(root, 'lib', 'sys', 'addon'))};
+import { dirname } from 'node:path';
 
 export const nativeFiles: NativeFiles = {
   where: 'embedded in ' + process.execPath,
   stage: () => readFileSync(stagePath),
   libtsrun: (memfd) => \`/proc/self/fd/\${memfd('libtsrun.so', readFileSync(libPath))}\`,
-  koffi: () => require(${JSON.stringify(koffi)}) as Koffi,
+  koffi: () => dlopenBytes('koffi.node', readFileSync(koffiPath), addonDirs(process.env, dirname(process.execPath))) as Koffi,
 };
 `);
   return {

@@ -1,7 +1,7 @@
 // cgroups, join-only for now: find the hierarchies mounted here (v1
 // controllers, the unified one), resolve cgroupsPath the way runc does,
 // create the container's directory in each, and remove what we created.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFile, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
 import { sleep } from '../state';
@@ -28,6 +28,8 @@ export interface CgroupSetup {
   hierarchies: Hierarchy[];
   /** the container's path inside each hierarchy ("/a/b") */
   inner: string;
+  /** cgroup.procs of the cgroup tsrun itself is in (first hierarchy): see warmAttach */
+  ownProcs?: string;
 }
 
 const V1_CONTROLLERS = new Set([
@@ -127,12 +129,15 @@ export function planCgroups(cgroupsPath: string | undefined, id: string, hier = 
   const paths: string[] = [];
   const procs: string[] = [];
   let freezer: string | undefined;
+  let ownProcs: string | undefined;
+  // a mount whose root is not "/" (inside a cgroup namespace) sees paths below it
+  const inMount = (h: Hierarchy, rel: string) => (h.root !== '/' && rel.startsWith(h.root) ? rel.slice(h.root.length) : rel);
   for (const h of hier) {
-    const base = cgroupsPath?.startsWith('/') ? '/' : ownPathFor(h, own);
+    const mine = ownPathFor(h, own);
+    ownProcs ??= join(h.mount, inMount(h, mine), 'cgroup.procs');
+    const base = cgroupsPath?.startsWith('/') ? '/' : mine;
     const rel = cgroupsPath?.startsWith('/') ? inner : resolveInner(cgroupsPath, id, base);
-    // a mount whose root is not "/" (inside a cgroup namespace) sees paths below it
-    const inMount = h.root !== '/' && rel.startsWith(h.root) ? rel.slice(h.root.length) : rel;
-    const dir = join(h.mount, inMount);
+    const dir = join(h.mount, inMount(h, rel));
     paths.push(dir);
     procs.push(join(dir, 'cgroup.procs'));
     if (h.version === 1 && h.controllers.includes('freezer')) freezer = join(dir, 'freezer.state');
@@ -141,7 +146,23 @@ export function planCgroups(cgroupsPath: string | undefined, id: string, hier = 
     const v2 = hier.findIndex((h) => h.version === 2);
     if (v2 >= 0) freezer = join(paths[v2]!, 'cgroup.freeze');
   }
-  return { paths, created: [], procs, freezer, hierarchies: hier, inner };
+  return { paths, created: [], procs, freezer, hierarchies: hier, inner, ownProcs };
+}
+
+/**
+ * Moving a process between cgroups takes the kernel's global threadgroup
+ * rwsem for writing, and the first such write after a quiet spell waits for
+ * an RCU grace period (~5-7 ms measured here; later writes take ~20 us). The
+ * init's joins are on create's critical path, so tsrun writes its own pid to
+ * its own cgroup (a move to where it already is) on a pool thread as soon as
+ * it knows the cgroups: the grace period passes while the plan is built and
+ * the stage's joins find the lock warm. It holds cgroup_mutex meanwhile, so
+ * it is started after tsrun's own cgroup writes. Only latency rides on it: any error
+ * is ignored, and on a kernel that skips the grace period it costs ~20 us.
+ */
+export function warmAttach(s: CgroupSetup): void {
+  if (!s.ownProcs) return;
+  writeFile(s.ownProcs, String(process.pid), () => {});
 }
 
 /** Create every directory (recording which we made) and prepare cpuset. */

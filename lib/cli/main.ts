@@ -22,17 +22,16 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('')).join('\n') + '\n';
 }
 
-// Everything is one bundle, but a module reached only through require() is
-// evaluated only when required: create/run (validators, plan, koffi) and the
-// admin verbs cost state/start/kill/delete nothing (test/integration/lazy-load).
-function heavy(): typeof import('./heavy') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./heavy');
+// Modules reached only through import() are evaluated (and, in the compiled
+// executable, read: each is its own chunk) only when imported: create/run
+// (validators, plan, koffi) and the admin verbs cost state/start/kill/delete
+// nothing (test/integration/lazy-load).
+function heavy(): Promise<typeof import('./heavy')> {
+  return import('./heavy');
 }
 
-function admin(): typeof import('./admin') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./admin');
+function admin(): Promise<typeof import('./admin')> {
+  return import('./admin');
 }
 
 async function dispatch(p: Parsed, ctx: Context): Promise<number> {
@@ -40,7 +39,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
   const id = p.args[0]!;
   switch (p.verb) {
     case 'create': {
-      const { create } = heavy();
+      const { create } = await heavy();
       create(ctx, {
         id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
         consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
@@ -49,7 +48,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'run': {
-      const { run } = heavy();
+      const { run } = await heavy();
       return run(ctx, {
         id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
         consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
@@ -59,7 +58,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
     }
     case 'exec': {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { exec } = require('../runtime/exec') as typeof import('../runtime/exec');
+      const { exec } = await import('../runtime/exec');
       return exec(ctx, {
         id, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
         cwd: f.cwd as string | undefined, user: f.user as string | undefined,
@@ -134,14 +133,14 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'update': {
-      const { update } = admin();
+      const { update } = await admin();
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const stdin = () => (require('node:fs') as typeof import('node:fs')).readFileSync(0, 'utf8');
       update(ctx, id, f as import('../runtime/update').UpdateFlags, stdin);
       return 0;
     }
     case 'events': {
-      const { events } = admin();
+      const { events } = await admin();
       const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(f.interval));
       if (!m) throw new TsrunError(`--interval: invalid duration ${JSON.stringify(f.interval)}`);
       const secs = Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
@@ -149,12 +148,12 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       return 0;
     }
     case 'features': {
-      const { features } = admin();
+      const { features } = await admin();
       writeStdout(JSON.stringify(features(VERSION), null, '    ') + '\n');
       return 0;
     }
     case 'spec': {
-      const { writeSpec } = admin();
+      const { writeSpec } = await admin();
       writeSpec(f.bundle as string | undefined, !!f.rootless);
       return 0;
     }
@@ -172,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const y = require('./yargs') as { runYargs(argv: string[], version: string, reason: string): number };
+    const y = await import('./yargs');
     const code = y.runYargs(argv, versionText(), rejectReason);
     reportModules(new Logger(undefined, 'text', beforeVerb.includes('--debug')));
     return code;

@@ -7,7 +7,7 @@ import { TsrunError, errnoName } from '../errors';
 import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
-import { planCgroups, createCgroups, destroyCgroups, systemdPath } from '../cgroups';
+import { planCgroups, createCgroups, destroyCgroups, systemdPath, warmAttach } from '../cgroups';
 import { applyResources, deviceFilterTarget, type DeviceRule } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
@@ -102,6 +102,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
     }));
     applyResources(cg, spec.linux?.resources, configDevices);
     timing('cgroup limits written');
+    // after the cgroup writes: the attach holds cgroup_mutex through its grace period
+    warmAttach(cg);
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     sys = (require('../sys') as typeof import('../sys')).loadSys();
@@ -178,7 +180,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
       if (f.type === M.ERROR) {
         throw new TsrunError(f.payload.toString(), f.err ? { errno: errnoName(f.err) } : {});
       } else if (f.type === M.DEBUG) {
-        ctx.log.debug(`stage: ${f.payload.toString()}`);
+        ctx.log.debug(`stage: ${f.payload.toString()} (received at ${(process.uptime() * 1000).toFixed(1)} ms)`);
       } else if (f.type === M.WARN) {
         ctx.log.warn(f.payload.toString());
       } else if (f.type === M.PID) {

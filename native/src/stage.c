@@ -1451,6 +1451,7 @@ static int stage_init(int argc, char **argv)
 		if (write_file(P.cgroup_procs[i], b, (size_t)n) < 0)
 			die(errno, "join cgroup %s", P.cgroup_procs[i]);
 	}
+	debugf("cgroups joined");
 	connect_console(); /* a host path: before joining a mount namespace */
 	join_namespaces();
 	if (P.ns_new & CLONE_NEWTIME) {
@@ -1467,6 +1468,8 @@ static int stage_init(int argc, char **argv)
 	pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)cflags | SIGCHLD, 0, 0, 0, 0);
 	if (child < 0)
 		die(errno, "clone new namespaces");
+	if (child > 0)
+		debugf("namespaces created");
 	if (child == 0) {
 		close(pp[1]);
 		container_init(pp[0], fifofd);

@@ -2,7 +2,7 @@
 // (the stage, libtsrun, koffi's native module), so a plain copy of it works
 // anywhere, and `npm pack` gives a tarball that `npm install -g` installs into
 // a fresh prefix with nothing to build and no dependency to fetch.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ t.teardown(() => {
 const EXE = join(REPO, 'bin', 'tsrun');
 
 /** A container run by BIN with a cwd and PATH outside the checkout. */
-function runWith(t: Tap.Test, bin: string, cwd: string) {
+function runWith(t: Test, bin: string, cwd: string) {
   const v = spawnSync(bin, ['--version'], { encoding: 'utf8', cwd });
   t.match(v.stdout, /^tsrun version \d+\.\d+\.\d+\nspec: 1\.3\.0\nbun: /, 'the compiled executable answers --version');
   const id = sb.id();
