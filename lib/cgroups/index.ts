@@ -222,7 +222,12 @@ function inheritCpuset(dir: string): void {
 }
 
 /** Remove the directories we created, children first; retry while busy. */
-export function destroyCgroups(created: string[], timeoutMs = 2000): string[] {
+// A killed process can take seconds to leave its cgroup (an OOM victim
+// freeing its memory under emulation took over 2 s in the v2 VM test): a busy
+// leaf is waited for this long before delete reports it.
+const BUSY_LEAF_WAIT_MS = 10000;
+
+export function destroyCgroups(created: string[], timeoutMs = BUSY_LEAF_WAIT_MS): string[] {
   const failed: string[] = [];
   const deadline = Date.now() + timeoutMs;
   for (const dir of [...created].sort((a, b) => b.length - a.length)) {
