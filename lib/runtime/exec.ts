@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { hostHierarchies } from '../cgroups';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
-import { startRelay, terminalSocket } from './tty';
+import { copyCallerSize, startRelay, terminalSocket } from './tty';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
@@ -207,6 +207,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
         if (fd < 0) throw new TsrunError('exec: seccomp: no listener fd came with the message');
       } else if (f.type === M.READY) {
         if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
+        if (!o.detach && masterFd >= 0) copyCallerSize(sys, masterFd);
         sys.send(sp.sock, encodeFrame(M.GO));
         if (!o.detach && masterFd >= 0) procPidfd = pidfd;
         else sys.close(pidfd);

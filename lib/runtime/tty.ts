@@ -12,14 +12,30 @@ export interface Relay {
   done: Promise<void>;
 }
 
-/** Relay until the process behind PIDFD (owned from here on) exits. */
-export function startRelay(sys: Sys, master: number, pidfd: number): Relay {
+function isatty(fd: number): boolean {
   // node:tty pulls in net and streams (~10 ms): only terminals pay for it
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { isatty } = require('node:tty') as typeof import('node:tty');
-  const inTty = isatty(0);
-  const sizeFrom = inTty ? 0 : isatty(1) ? 1 : -1;
-  const saved = inTty ? sys.ttyRaw(0) : undefined;
+  return (require('node:tty') as typeof import('node:tty')).isatty(fd);
+}
+
+/** The caller's terminal whose size the pty follows, or -1. */
+function sizeSource(): number {
+  return isatty(0) ? 0 : isatty(1) ? 1 : -1;
+}
+
+/**
+ * Give the pty the caller's size. exec calls this before letting the process
+ * go: a process that asks for its size at once must not see 0x0.
+ */
+export function copyCallerSize(sys: Sys, master: number): void {
+  const from = sizeSource();
+  if (from >= 0) sys.winsizeCopy(from, master);
+}
+
+/** Relay until the process behind PIDFD (owned from here on) exits. */
+export function startRelay(sys: Sys, master: number, pidfd: number): Relay {
+  const sizeFrom = sizeSource();
+  const saved = sizeFrom === 0 ? sys.ttyRaw(0) : undefined;
   const resize = () => {
     if (sizeFrom >= 0) sys.winsizeCopy(sizeFrom, master);
   };

@@ -129,6 +129,8 @@ t.test('foreground exec -t: relay, resize, exit status; input reaches the proces
   const r = underPty(['exec', '-t', id, 'sh', '-c', RESIZE_SCRIPT]);
   t.equal(r.status, 3, r.out);
   t.match(r.out, /^\/dev\/pts\/\d+\n24 80\nRESIZE-ME\n40 132\n/m);
+  // a process that asks at once gets the caller's size, not 0x0 (it once raced the relay)
+  for (let i = 0; i < 5; i++) t.match(underPty(['exec', '-t', id, 'stty', 'size']).out, /^24 80$/m, `size at start, try ${i}`);
   const typed = underPty(['exec', '-t', id, 'sh', '-c', 'read line; echo "got:$line"'], 'hello\n');
   t.match(typed.out, /got:hello/);
   t.equal(sb.rt(['delete', '--force', id]).status, 0);
