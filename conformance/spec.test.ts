@@ -281,6 +281,15 @@ check('config-linux.md#devices', 'linux.devices are created with type, numbers a
   t.equal(r.stdout.trim(), 'character special file 1:5 640 0 5', r.stderr);
 });
 
+check('config-linux.md#allowed-device-list', 'a node in linux.devices grants no access: resources.devices alone decides', (t) => {
+  // /dev/kmsg exists in the container but the allow list denies it
+  const r = inside('(echo x > /dev/kmsg) 2>/dev/null && echo written || echo denied; head -c1 /dev/zero | wc -c', (c) => {
+    c.linux.devices = [{ type: 'c', path: '/dev/kmsg', major: 1, minor: 11, fileMode: 0o600, uid: 0, gid: 0 }];
+    c.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+  });
+  t.equal(r.stdout, 'denied\n1\n', r.stderr);
+});
+
 check('config-linux.md#masked-paths', 'masked paths read as empty', (t) => {
   const r = inside('cat /proc/timer_list | wc -c', (c) => {
     c.linux.maskedPaths = ['/proc/timer_list'];

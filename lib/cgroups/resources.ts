@@ -95,7 +95,7 @@ function checkLimit(v: number, path: string): void {
   if (v < -1) throw new TsrunError(`config.json: ${path}: ${v} is not a limit (use -1 for unlimited)`);
 }
 
-export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: DeviceRule[] = []): void {
+export function applyResources(s: CgroupSetup, res: R | undefined): void {
   if (!res) return;
   const P = 'linux.resources';
   const mem = res.memory as R | undefined;
@@ -258,24 +258,25 @@ export function applyResources(s: CgroupSetup, res: R | undefined, extraAllow: D
 
   const devRules = res.devices as DeviceRule[] | undefined;
   const dv1 = v1Dir(s, 'devices');
-  if (dv1 && (devRules?.length || extraAllow.length)) {
+  // only resources.devices decides: a node in linux.devices grants nothing
+  if (dv1 && devRules?.length) {
     for (const [i, r] of (devRules ?? []).entries()) {
       write(dv1, r.allow ? 'devices.allow' : 'devices.deny', deviceRuleLine(r), `${P}.devices[${i}]`);
     }
-    for (const r of [...DEFAULT_DEVICE_RULES, ...extraAllow]) write(dv1, 'devices.allow', deviceRuleLine(r), `${P}.devices (defaults)`);
+    for (const r of DEFAULT_DEVICE_RULES) write(dv1, 'devices.allow', deviceRuleLine(r), `${P}.devices (defaults)`);
   }
 }
 
 /**
  * Where devices are filtered by eBPF: the container's v2 cgroup when there is
  * no v1 devices controller (pure v2), with the rules to compile: the
- * config's, then runc's default allow list and the config's linux.devices.
+ * config's, then runc's default allow list (linux.devices adds nothing).
  */
-export function deviceFilterTarget(s: CgroupSetup, res: R | undefined, extraAllow: DeviceRule[] = []): { dir: string; rules: DeviceRule[] } | undefined {
+export function deviceFilterTarget(s: CgroupSetup, res: R | undefined): { dir: string; rules: DeviceRule[] } | undefined {
   if (v1Dir(s, 'devices')) return undefined;
   const dir = v2Dir(s);
   if (!dir) return undefined;
-  return { dir, rules: [...((res?.devices as DeviceRule[] | undefined) ?? []), ...DEFAULT_DEVICE_RULES, ...extraAllow] };
+  return { dir, rules: [...((res?.devices as DeviceRule[] | undefined) ?? []), ...DEFAULT_DEVICE_RULES] };
 }
 
 function t2(s: CgroupSetup, v1: string, v2: string): string {

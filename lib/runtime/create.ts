@@ -8,7 +8,7 @@ import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
 import { planCgroups, createCgroups, destroyCgroups, systemdPath, warmAttach } from '../cgroups';
-import { applyResources, deviceFilterTarget, type DeviceRule } from '../cgroups/resources';
+import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
 import type { Sys } from '../sys';
@@ -97,10 +97,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     });
     timing(`cgroups created (${cg.created.length} directories)`);
     // limits are in place before the init joins: nothing runs unlimited
-    const configDevices: DeviceRule[] = (spec.linux?.devices ?? []).map((d) => ({
-      allow: true, type: d.type === 'u' ? 'c' : d.type === 'p' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm',
-    }));
-    applyResources(cg, spec.linux?.resources, configDevices);
+    applyResources(cg, spec.linux?.resources);
     timing('cgroup limits written');
     // after the cgroup writes: the attach holds cgroup_mutex through its grace period
     warmAttach(cg);
@@ -109,7 +106,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     sys = (require('../sys') as typeof import('../sys')).loadSys();
     timing('native library loaded (koffi)');
     // cgroup v2 without a v1 devices controller: the device list as eBPF
-    const df = deviceFilterTarget(cg, spec.linux?.resources, configDevices);
+    const df = deviceFilterTarget(cg, spec.linux?.resources);
     if (df) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { deviceProgram } = require('../cgroups/devices-ebpf') as typeof import('../cgroups/devices-ebpf');
