@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, defaultConfig, runtimeName, sleepMs, type Config } from '../test/lib/harness';
+import { Sandbox, defaultConfig, makeRootfs, runtimeName, sleepMs, type Config } from '../test/lib/harness';
 
 const sb = new Sandbox('conf');
 const results: { clause: string; name: string; ok: boolean }[] = [];
@@ -151,6 +151,23 @@ check('runtime.md#lifecycle', 'hooks run in order: prestart, createRuntime, crea
   t.ok(waitFor(() => sb.state(id)?.status === 'stopped'));
   t.equal(sb.rt(['delete', id]).status, 0);
   t.same(readFileSync(log, 'utf8').trim().split('\n'), ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop']);
+});
+
+check('config.md#createcontainer-hooks', 'createContainer hooks run in the container\'s mount namespace with the rootfs as their cwd', (t) => {
+  // runc chdirs to the rootfs before running them; the host's / would let `touch ./lib/x` write a host file
+  const rootfs = join(sb.dir, 'conf-hook-cwd-rootfs');
+  makeRootfs(rootfs);
+  const out = join(sb.dir, 'conf-hook-cwd.txt');
+  const c = defaultConfig(['true']);
+  c.root = { path: rootfs, readonly: false };
+  c.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `pwd > ${out}; touch ./made-by-hook`] }] };
+  const id = sb.id();
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readFileSync(out, 'utf8').trim(), rootfs);
+  t.ok(existsSync(join(rootfs, 'made-by-hook')), 'the relative path landed in the rootfs');
+  t.notOk(existsSync('/made-by-hook'), 'not in the host\'s /');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
 });
 
 check('config.md#lifecycle-hooks', 'a failing createRuntime hook fails create and leaves no container', (t) => {

@@ -9,6 +9,8 @@ export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'star
 export interface HookRunOptions {
   /** run inside the namespaces of this pid, through the stage program */
   nsPid?: number;
+  /** with nsPid: the working directory there (createContainer: the rootfs, as runc) */
+  nsCwd?: string;
   /** a path executing the stage program: hooks run through it so that they die with tsrun */
   stageExe?: () => string;
 }
@@ -45,7 +47,7 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
   const file = (opts.stageExe ?? defaultStageExe)();
   // nsexec: into the container's namespaces; hook: PR_SET_PDEATHSIG. Either
   // way the stage then execs the hook, and a kill -9 of tsrun takes it along.
-  const argv = opts.nsPid ? ['nsexec', String(opts.nsPid), hook.path, ...args] : ['hook', String(process.pid), hook.path, ...args];
+  const argv = opts.nsPid ? ['nsexec', String(opts.nsPid), opts.nsCwd ?? '', hook.path, ...args] : ['hook', String(process.pid), hook.path, ...args];
   const argv0 = 'tsrun:hook';
   // loaded here, not at the top: child_process pulls in net and friends
   // eslint-disable-next-line @typescript-eslint/no-require-imports

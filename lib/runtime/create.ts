@@ -194,7 +194,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
         const s = stateFor('creating');
         runHooks('prestart', spec.hooks?.prestart, s);
         runHooks('createRuntime', spec.hooks?.createRuntime, s);
-        runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, stageExe: sys.stageExe });
+        runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, nsCwd: rootfs, stageExe: sys.stageExe });
         sys.send(sock, encodeFrame(M.HOOKS_DONE));
         timing('create hooks done');
       } else if (f.type === M.READY) {

@@ -1685,15 +1685,19 @@ static int stage_hook(int argc, char **argv)
 	return errno == ENOENT ? 127 : 126;
 }
 
-/* createContainer hooks: PATH resolved here, run in the namespaces of PID. */
+/* createContainer hooks: nsexec PID CWD PATH ARGS...: PATH resolved here,
+ * run in the namespaces of PID with CWD (the rootfs: joining a mount
+ * namespace leaves the cwd at its root, which is still the host's). */
 static int stage_nsexec(int argc, char **argv)
 {
 	static const char *kinds[] = {"user", "ipc", "uts", "net", "pid", "cgroup", "mnt", "time"};
 	int fds[8];
-	if (argc < 4)
+	if (argc < 5)
 		return 2;
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	int pid = atoi(argv[2]);
+	const char *cwd = argv[3];
+	argv++; /* from here on as before: argv[3] the hook's path */
 	int exe = open(argv[3], O_RDONLY);
 	if (exe < 0) {
 		fprintf(stderr, "tsrun: hook %s: %s\n", argv[3], strerror(errno));
@@ -1715,6 +1719,10 @@ static int stage_nsexec(int argc, char **argv)
 				strerror(errno));
 			return 126;
 		}
+	if (*cwd && chdir(cwd) < 0) {
+		fprintf(stderr, "tsrun: hook %s: chdir %s: %s\n", argv[3], cwd, strerror(errno));
+		return 126;
+	}
 	pid_t c = fork();
 	if (c < 0)
 		return 126;
