@@ -230,6 +230,30 @@ check('config.md#user', 'uid, gid, additionalGids', (t) => {
   t.same(l[2]!.split(' ').sort(), ['1000', '65534']);
 });
 
+check('config.md#process', 'a cwd only root can search works for a non-root user (entered before the identity switch)', (t) => {
+  // runc chdirs as root first, then drops privileges
+  const rootfs = join(sb.dir, 'conf-cwd-0700-rootfs');
+  makeRootfs(rootfs);
+  chmodSync(join(rootfs, 'root'), 0o700);
+  const r = inside('pwd; id -u', (c) => {
+    c.root = { path: rootfs, readonly: true };
+    c.process.cwd = '/root';
+    c.process.user = { uid: 1000, gid: 1000 };
+  });
+  t.equal(r.stdout, '/root\n1000\n', r.stderr);
+});
+
+check('config.md#process', 'the console pty belongs to the process\'s uid (its gid stays)', async (t) => {
+  const id = sb.id();
+  const c = defaultConfig(['sh', '-c', 'stat -c "%u %g" $(tty)']);
+  c.process.terminal = true;
+  c.process.user = { uid: 1000, gid: 1000 };
+  const r = spawnSync('script', ['-qec', `${[sb.bin, '--root', sb.root, 'run', '--bundle', sb.bundle(c), id].join(' ')}`, '/dev/null'], { encoding: 'utf8', timeout: 20000 });
+  t.equal(r.status, 0, r.stderr);
+  // `script` shows a ^@ ahead of the output with runc and tsrun alike
+  t.match(r.stdout.replace(/\r/g, ''), /^(\^@)?1000 5$/m);
+});
+
 check('config.md#process', 'rlimits applied', (t) => {
   const r = inside('ulimit -n; ulimit -Hn', (c) => {
     c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];

@@ -231,7 +231,10 @@ export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch,
     flags |= v;
   }
   const defRet = actionRet(`${where}.defaultAction`, s.defaultAction, s.defaultErrnoRet);
-  let notify = s.defaultAction === 'SCMP_ACT_NOTIFY';
+  // the stage's own writes (its messages to tsrun) would wait on a listener
+  // that is not there yet, as runc refuses both
+  if (s.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError(`${where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action`);
+  let notify = false;
 
   // rules per syscall name, in profile order; runc's reading of args: the
   // same index twice means each condition is a rule of its own (OR), else
@@ -240,7 +243,10 @@ export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch,
   for (const [i, sc] of (s.syscalls ?? []).entries()) {
     const w = `${where}.syscalls[${i}]`;
     const action = actionRet(w, sc.action, sc.errnoRet);
-    if (sc.action === 'SCMP_ACT_NOTIFY') notify = true;
+    if (sc.action === 'SCMP_ACT_NOTIFY') {
+      if (sc.names?.includes('write')) throw new TsrunError(`${w}: SCMP_ACT_NOTIFY cannot be used for the write syscall`);
+      notify = true;
+    }
     const conds: Cond[] = (sc.args ?? []).map((a, j) => {
       if (a.index > 5 || a.index < 0) throw new TsrunError(`${w}.args[${j}].index: ${a.index} is not a syscall argument (0-5)`);
       if (!OPERATORS.includes(a.op as never)) throw new TsrunError(`${w}.args[${j}].op: unknown operator ${JSON.stringify(a.op)}`);

@@ -1557,6 +1557,42 @@ static void load_seccomp(void)
 	P.seccomp_len = 0;
 }
 
+/* process.cwd. FIRST: as the runtime; EACCES/EPERM there returns 1 to try
+ * again after the identity switch (the container user's own volume). Then
+ * CVE-2024-21626: the cwd must be inside the container's root. */
+static int enter_cwd(int first)
+{
+	if (!P.cwd)
+		return 0;
+	if (chdir(P.cwd) < 0) {
+		if (first && (errno == EACCES || errno == EPERM))
+			return 1;
+		die(errno, "chdir to cwd (\"%s\") set in config.json", P.cwd);
+	}
+	char buf[PATH_MAX];
+	if (!getcwd(buf, sizeof buf))
+		die(errno, "cwd %s is not inside the container", P.cwd);
+	return 0;
+}
+
+/* runc's fixStdioPermissions: stdio made outside the container (the pty
+ * among them) belongs to the process's uid; the gid (tty) stays. */
+static void fix_stdio_owner(void)
+{
+	if (!P.has_user)
+		return;
+	struct stat null, st;
+	if (stat("/dev/null", &null) < 0)
+		null.st_rdev = makedev(1, 3);
+	for (int fd = 0; fd < 3; fd++) {
+		if (fstat(fd, &st) < 0 || st.st_uid == P.uid || (S_ISCHR(st.st_mode) && st.st_rdev == null.st_rdev))
+			continue;
+		/* EINVAL/EPERM: an owner or gid not mapped in the user namespace */
+		if (fchown(fd, P.uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+			die(errno, "chown stdio fd %d to uid %u", fd, P.uid);
+	}
+}
+
 static void container_init(int waitfd, int fifofd)
 {
 	char c;
@@ -1617,18 +1653,20 @@ static void container_init(int waitfd, int fifofd)
 			    (unsigned long long)P.rl[i].soft, (unsigned long long)P.rl[i].hard);
 	}
 	set_priorities();
+	/* as root first: a cwd the container user cannot search (runc's
+	 * finalizeNamespace); checked while getcwd cannot be filtered yet */
+	int cwd_later = enter_cwd(1);
+	/* everything a profile may deny happens before the filter */
+	if (P.has_personality && personality(P.personality) < 0)
+		die(errno, "linux.personality: personality(0x%x)", P.personality);
+	set_affinity(1);
 	if (!P.nnp)
 		load_seccomp();
+	fix_stdio_owner();
 	set_identity();
 	umask(P.umask_v >= 0 ? (mode_t)P.umask_v : 022);
-	if (P.cwd) {
-		if (chdir(P.cwd) < 0)
-			die(errno, "chdir to cwd (\"%s\") set in config.json", P.cwd);
-		char buf[PATH_MAX];
-		/* CVE-2024-21626: the cwd must be inside the container */
-		if (!getcwd(buf, sizeof buf))
-			die(errno, "cwd %s is not inside the container", P.cwd);
-	}
+	if (cwd_later)
+		enter_cwd(0);
 	if (P.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(errno, "set no_new_privs");
 	if (P.nnp && P.seccomp_notify)
@@ -1656,13 +1694,11 @@ static void container_init(int waitfd, int fifofd)
 		close(w);
 		close(fifofd);
 	}
-	run_start_hooks(state, h.len);
 	set_lsm_exec();
-	if (P.has_personality && personality(P.personality) < 0)
-		die(errno, "linux.personality: personality(0x%x)", P.personality);
-	set_affinity(1);
 	if (P.nnp && !P.seccomp_notify)
 		load_seccomp();
+	/* under the container's filter, as runc runs them */
+	run_start_hooks(state, h.len);
 	reset_signals();
 	execve(exec_path, P.argv, P.envp);
 	die(errno, "exec %s", exec_path);

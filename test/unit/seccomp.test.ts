@@ -137,6 +137,10 @@ t.test('bad input: one clear error', async (t) => {
   t.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['x86'] }, 'x64'), /unknown architecture "x86"/);
   t.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 6, value: 0, op: 'SCMP_CMP_EQ' }] }] }, 'x64'), /args\[0\]\.index: 6 is not a syscall argument/);
   t.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }, 'x64'), /SCMP_ACT_NOTIFY needs listenerPath/);
+  // runc's refusals: the runtime's own writes would be trapped
+  t.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/l', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_NOTIFY' }] }, 'x64'),
+    /linux\.seccomp\.syscalls\[0\]: SCMP_ACT_NOTIFY cannot be used for the write syscall/);
+  t.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/l' }, 'x64'), /defaultAction: SCMP_ACT_NOTIFY cannot be used as default action/);
   const debug: string[] = [];
   const c = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['no_such_call', 'read'], action: 'SCMP_ACT_KILL' }] }, 'x64', (m) => debug.push(m));
   t.same(c.skipped, ['no_such_call']);
