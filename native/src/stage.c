@@ -834,9 +834,96 @@ static void make_devices(void)
 	}
 }
 
+/* mountinfo's octal escapes (\040 for a space) undone in place */
+static void unescape_mnt(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+}
+
+static int under_rootfs(const char *p)
+{
+	size_t n = strlen(P.rootfs);
+	return strncmp(p, P.rootfs, n) == 0 && (p[n] == 0 || p[n] == '/');
+}
+
+/* --no-pivot: the old root stays in the mount namespace under the moved
+ * rootfs. The kernel lets a user namespace mount a new procfs or sysfs while
+ * a full one is anywhere in the namespace, so unmount (or, if that is
+ * refused, cover) every full proc and sysfs outside the rootfs, as runc does. */
+static void hide_host_pseudofs(void)
+{
+	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	struct statfs sf;
+	if (fd < 0)
+		die(errno, "--no-pivot: open /proc/self/mountinfo");
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */)
+		die(EXDEV, "--no-pivot: /proc/self/mountinfo is not on procfs");
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			die(ENOMEM, "--no-pivot: read mountinfo");
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(errno, "--no-pivot: read mountinfo");
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (cap - len < 4096)
+			buf = realloc(buf, cap *= 2);
+	}
+	close(fd);
+	buf[len] = 0;
+	char *targets[256];
+	int nt = 0;
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char *f[5], *sep = strstr(line, " - "), *save;
+		if (!sep)
+			continue;
+		*sep = 0;
+		char *type = strtok_r(sep + 3, " ", &save);
+		int i = 0;
+		for (char *t = strtok_r(line, " ", &save); t && i < 5; t = strtok_r(NULL, " ", &save))
+			f[i++] = t;
+		if (i < 5 || !type || strcmp(f[3], "/") != 0 || (strcmp(type, "proc") != 0 && strcmp(type, "sysfs") != 0))
+			continue;
+		unescape_mnt(f[4]);
+		if (under_rootfs(f[4]))
+			continue;
+		if (nt == 256)
+			die(E2BIG, "--no-pivot: more than 256 proc and sysfs mounts to hide");
+		targets[nt++] = f[4];
+	}
+	for (int i = 0; i < nt; i++) {
+		/* unmount events must not reach the host */
+		if (mount("", targets[i], NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue; /* under one already gone */
+			die(errno, "--no-pivot: make %s a slave", targets[i]);
+		}
+		if (umount2(targets[i], MNT_DETACH) == 0)
+			continue;
+		if ((errno != EINVAL && errno != EPERM) || mount("tmpfs", targets[i], "tmpfs", 0, NULL) < 0)
+			die(errno, "--no-pivot: hide the host's %s", targets[i]);
+	}
+	free(buf);
+}
+
 static void pivot(void)
 {
 	if (P.no_pivot) {
+		hide_host_pseudofs();
 		if (chdir(P.rootfs) < 0)
 			die(errno, "chdir %s", P.rootfs);
 		if (mount(P.rootfs, "/", NULL, MS_MOVE, NULL) < 0)

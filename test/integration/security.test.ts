@@ -2,10 +2,10 @@
 // crafted to make the runtime touch a host path. Each attack must be refused
 // or stay inside the rootfs, leave the host path untouched and leak nothing.
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, defaultConfig, makeRootfs, type Config } from '../lib/harness';
+import { REPO, Sandbox, defaultConfig, makeRootfs, type Config } from '../lib/harness';
 
 const sb = new Sandbox('sec');
 t.teardown(() => {
@@ -141,6 +141,24 @@ t.test('CVE-2019-5736: the waiting init runs from a sealed memfd, not a host bin
   }
   t.match(err, /ETXTBSY|EPERM|EACCES/, `write refused: ${err}`);
   t.equal(sb.rt(['delete', id]).status, 0);
+});
+
+t.test('--no-pivot leaves no full procfs or sysfs of the host: a user namespace cannot mount a fresh procfs', async (t) => {
+  const { rootfs } = trap();
+  const r0 = spawnSync('cc', ['-O2', '-static', '-o', join(rootfs, 'bin', 'procmount'), join(REPO, 'test', 'helpers', 'procmount.c')], { encoding: 'utf8' });
+  t.equal(r0.status, 0, r0.stderr);
+  const before = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+  for (const noPivot of [true, false]) {
+    const c = defaultConfig(['/bin/procmount', '/tmp/freshproc']);
+    c.root = { path: rootfs, readonly: false };
+    const id = sb.id();
+    const r = sb.rt(['run', ...(noPivot ? ['--no-pivot'] : []), '--bundle', sb.bundle(c), id]);
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /^denied Operation not permitted$/m, `no-pivot ${noPivot}: the kernel refuses the mount`);
+    t.notMatch(r.stdout, /mounted/);
+  }
+  t.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, before, 'the host\'s mounts are untouched');
+  t.ok(existsSync('/proc/self/status') && existsSync('/sys/kernel'), 'the host\'s /proc and /sys are still there');
 });
 
 t.test('CVE-2021-30465: a mount destination swapped for a symlink to a host dir while mounting stays in the rootfs', async (t) => {
