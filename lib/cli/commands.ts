@@ -221,6 +221,17 @@ function defaults(defs: FlagDef[]): Record<string, unknown> {
  * verb or flag, a missing value or positional. The caller then hands the
  * command line to yargs, which prints the usage or the error.
  */
+/** Where the verb is in argv (global flags and their values come first); -1 if none. */
+export function verbIndex(argv: string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) return i;
+    const g = globalFlags.find((f) => a === `--${f.name}`);
+    if (g && g.type !== 'boolean') i++;
+  }
+  return -1;
+}
+
 export let rejectReason = '';
 
 function reject(why: string): null {

@@ -1,7 +1,7 @@
 // The entry of every tsrun call. Parses with the fast parser (no yargs on the
 // hot path), runs one use case, prints, sets the exit code. A command line the
 // fast parser refuses goes to the yargs CLI for usage and error text.
-import { fastParse, rejectReason, type Parsed } from './commands';
+import { fastParse, rejectReason, verbIndex, type Parsed } from './commands';
 import { formatError } from '../errors';
 import { Logger, writeStdout, type LogFormat } from '../log';
 import { StateStore } from '../state';
@@ -167,7 +167,7 @@ let yargsPrinted = false;
 export async function main(argv: string[]): Promise<number> {
   const p = fastParse(argv);
   if (!p) {
-    const verbAt = argv.findIndex((a) => !a.startsWith('-') && !['--root', '--log', '--log-format', '--rootless', '--criu'].includes(argv[argv.indexOf(a) - 1] ?? ''));
+    const verbAt = verbIndex(argv);
     const beforeVerb = verbAt < 0 ? argv : argv.slice(0, verbAt);
     if (beforeVerb.includes('--version') || beforeVerb.includes('-v')) {
       writeStdout(versionText());
@@ -198,7 +198,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     log.error(formatError(e));
     if (log.debugEnabled && e instanceof Error && e.stack) log.debug(e.stack);
-    return (e as TsrunError).status ?? 1;
+    // runc: exec that fails before its process runs exits 255
+    return p.verb === 'exec' ? 255 : ((e as TsrunError).status ?? 1);
   } finally {
     reportModules(log);
   }

@@ -3,7 +3,7 @@
 // so its start-up cost is not paid by create/start/state/kill/delete.
 import yargs from 'yargs';
 import type { Argv, Options } from 'yargs';
-import { commands, globalFlags, type FlagDef } from './commands';
+import { commands, globalFlags, verbIndex, type FlagDef } from './commands';
 
 function opt(f: FlagDef): Options {
   const o: Options = { describe: f.desc, hidden: f.hidden, type: f.type === 'array' ? 'array' : f.type };
@@ -50,7 +50,14 @@ export function runYargs(argv: string[], versionText: string, reason = ''): numb
     return 0;
   }
   // "tsrun help VERB" = "tsrun VERB --help"
-  if (argv[0] === 'help') argv = argv.length > 1 ? [argv[1]!, '--help'] : ['--help'];
+  const at = verbIndex(argv);
+  if (at >= 0 && argv[at] === 'help') argv = [...argv.slice(0, at), ...(argv[at + 1] ? [argv[at + 1]!] : []), '--help'];
+  // an unknown command fails, help or not: exit 3, as runc's "No help topic"
+  const verb = argv.includes('--get-yargs-completions') ? undefined : argv[verbIndex(argv)];
+  if (verb !== undefined && verb !== 'completion' && !commands.some((c) => c.name === verb)) {
+    process.stderr.write(`tsrun: unknown command ${JSON.stringify(verb)}\n`);
+    return 3;
+  }
   const wantsHelp = argv.includes('--help') || argv.includes('-h');
   const completion = argv.includes('completion') || argv.includes('--get-yargs-completions');
   if (reason && !wantsHelp && !completion) {

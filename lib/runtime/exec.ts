@@ -106,8 +106,9 @@ export function subCgroups(paths: string[], specs: string[], hier = hostHierarch
     const i = v.indexOf(':');
     const ctrls = i >= 0 ? v.slice(0, i).split(',').filter(Boolean) : [];
     const path = i >= 0 ? v.slice(i + 1) : v;
-    if (!path || path.startsWith('/') || path.split('/').includes('..')) {
-      throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: the path must be relative to the container's cgroup, without ".."`);
+    // runc's words; joined under the container's cgroup ("/x" too), never climbing out
+    if (!path || path.split('/').includes('..')) {
+      throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: ${path} is not a sub cgroup path`);
     }
     if (!ctrls.length) {
       if (all !== undefined) throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: a path for all controllers was already given`);

@@ -105,7 +105,8 @@ function signalAll(st: StoredState, sig: number): void {
       /* fall back to the walk */
     }
   }
-  const freeze = st.freezer && !isPaused(st.freezer) ? st.freezer : undefined;
+  // signal 0 only asks whether they exist: nothing to hold still
+  const freeze = sig !== 0 && st.freezer && !isPaused(st.freezer) ? st.freezer : undefined;
   if (freeze) {
     try {
       setFrozen(freeze, true);

@@ -14,12 +14,12 @@ const SIGNALS: Record<string, number> = /^(mips|sparc|alpha)/.test(process.arch)
   ? ((require('node:os') as typeof import('node:os')).constants.signals as Record<string, number>)
   : GENERIC;
 
-/** "KILL", "SIGKILL", "kill", "9" -> 9; unknown -> error in runc's words. */
+/** "KILL", "SIGKILL", "kill", "9" -> 9; "0" -> 0 (kill's existence check); unknown -> error in runc's words. */
 export function parseSignal(s: string | undefined): number {
   if (s === undefined || s === '') return SIGNALS.SIGTERM!;
   if (/^\d+$/.test(s)) {
     const n = Number(s);
-    if (n < 1 || n > 64) throw new TsrunError(`unknown signal "${s}"`);
+    if (n > 64) throw new TsrunError(`unknown signal "${s}"`);
     return n;
   }
   let name = s.toUpperCase();

@@ -151,9 +151,14 @@ t.test('existing id', async (t) => {
 });
 
 t.test('unknown verb and unknown flag: usage and non-zero exit', async (t) => {
-  const r = sb.rt(['frobnicate']);
-  t.not(r.status, 0);
-  t.match(r.stderr, /Usage|Commands/);
+  // runc exits 3 ("No help topic") for an unknown command, with -h or without
+  for (const argv of [['frobnicate'], ['frobnicate', '-h'], ['frobnicate', '--help'], ['help', 'frobnicate'], ['--root', sb.root, 'frobnicate', '-h']]) {
+    const r = sb.rt(argv);
+    t.equal(r.status, 3, argv.join(' '));
+    t.equal(r.stderr, 'tsrun: unknown command "frobnicate"\n');
+    t.equal(r.stdout, '', 'no help printed');
+  }
+  t.equal(sb.rt(['help', 'state']).status, 0, 'help of a real command still works');
   const r2 = sb.rt(['create', '--no-such-flag', 'x']);
   t.not(r2.status, 0);
   t.match(r2.stderr, /flag provided but not defined: -no-such-flag/);

@@ -197,6 +197,7 @@ t.test('signals', async (t) => {
   t.equal(parseSignal('KILL'), 9);
   t.equal(parseSignal('sigusr1'), 10);
   t.equal(parseSignal('9'), 9);
+  t.equal(parseSignal('0'), 0, 'signal 0: does the process exist (runc kill ID 0)');
   t.equal(parseSignal('SIGRTMIN+2'), 36);
   t.throws(() => parseSignal('NOPE'), /unknown signal "NOPE"/);
   t.throws(() => parseSignal('99'), /unknown signal/);
