@@ -29,8 +29,9 @@ export class Logger {
 
   debug(msg: string): void {
     if (!this.debugEnabled) return;
+    // runc's logrus text (time=... level=debug msg=...), which scripts match on
     if (this.file) this.toFile('debug', msg);
-    else writeStderr(`tsrun: debug: ${msg}\n`);
+    else writeStderr(this.line('debug', msg));
   }
 
   warn(msg: string): void {

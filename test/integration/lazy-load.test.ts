@@ -41,9 +41,11 @@ function loads(args: string[]): Loads {
   const r = spawnSync('/usr/bin/env', ['-i', `PATH=${process.env.PATH}`, `PROBE_OUT=${out}`, ...cmd, '--debug', '--root', sb.root, ...args], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const text = readFileSync(log, 'utf8');
+  // runc's --debug format: time="..." level=debug msg="<JSON-quoted text>"
   const line = text.split('\n').find((l) => l.includes('modules evaluated: '));
+  const msg = line && /^time="[^"]+" level=debug msg=(".*")$/.exec(line);
   return {
-    modules: line ? line.slice(line.indexOf('modules evaluated: ') + 19).trim().split(' ') : [],
+    modules: msg ? (JSON.parse(msg[1]!) as string).slice('modules evaluated: '.length).trim().split(' ') : [],
     builtins: NODE ? (JSON.parse(readFileSync(out, 'utf8')) as string[]) : [],
     status: r.status,
     out: text,
