@@ -36,7 +36,9 @@ export const DEFAULT_DEVICE_RULES: DeviceRule[] = [
 /** "c 1:3 rwm" as devices.allow/deny take it; -1 or absent = "*". */
 export function deviceRuleLine(r: DeviceRule): string {
   const n = (v: number | undefined) => (v === undefined || v < 0 ? '*' : String(v));
-  return `${r.type ?? 'a'} ${n(r.major)}:${n(r.minor)} ${r.access || 'rwm'}`;
+  // the kernel takes only r, w and m (checkSpec warned about the rest)
+  const access = r.access === undefined ? 'rwm' : [...new Set(r.access)].filter((c) => 'rwm'.includes(c)).join('');
+  return `${r.type ?? 'a'} ${n(r.major)}:${n(r.minor)} ${access}`;
 }
 
 /** cpu.shares (2..262144) -> cpu.weight (1..10000), as runc converts. */
@@ -261,6 +263,7 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
   // only resources.devices decides: a node in linux.devices grants nothing
   if (dv1 && devRules?.length) {
     for (const [i, r] of (devRules ?? []).entries()) {
+      if (r.access !== undefined && !/[rwm]/.test(r.access)) continue; // grants and takes nothing
       write(dv1, r.allow ? 'devices.allow' : 'devices.deny', deviceRuleLine(r), `${P}.devices[${i}]`);
     }
     for (const r of DEFAULT_DEVICE_RULES) write(dv1, 'devices.allow', deviceRuleLine(r), `${P}.devices (defaults)`);

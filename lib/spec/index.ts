@@ -145,6 +145,13 @@ export function checkSpec(spec: Spec, warn: Warn): void {
       throw new TsrunError(`config.json: linux.devices[${i}]: major and minor are required for type ${d.type}`);
     }
   }
+  // runc's reading of access: r, w and m count, other letters mean nothing; "" is refused
+  for (const [i, r] of (linux.resources?.devices ?? []).entries()) {
+    if (r.access === undefined) continue;
+    if (r.access === '') throw new TsrunError(`config.json: linux.resources.devices[${i}].access: cannot be empty`);
+    const other = [...new Set(r.access.replace(/[rwm]/g, ''))].join('');
+    if (other) warn(`config.json: linux.resources.devices[${i}].access ${JSON.stringify(r.access)}: ${JSON.stringify(other)} ignored (only r, w and m are permissions)`);
+  }
   for (const [k, hooks] of Object.entries(spec.hooks ?? {})) {
     for (const [i, h] of (hooks ?? []).entries()) {
       if (!h.path.startsWith('/')) throw new TsrunError(`config.json: hooks.${k}[${i}].path: must be absolute, got ${JSON.stringify(h.path)}`);

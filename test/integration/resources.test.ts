@@ -72,6 +72,22 @@ t.test('devices: a device not in the allow list cannot be opened', async (t) => 
   t.match(r2.stdout, /read-denied/, r2.stderr);
 });
 
+t.test('devices access: runc\'s reading (r, w, m count; other letters warned and ignored; "" refused)', async (t) => {
+  const c = defaultConfig(['sh', '-c', 'head -c1 /dev/urandom >/dev/null 2>&1 && echo urandom-ok']);
+  // deny all with "rwa" (= rw; the kernel would refuse the letter a), then runc's defaults allow urandom
+  c.linux.resources = { devices: [{ allow: false, access: 'rwa' }] };
+  const r = sb.run(c);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /urandom-ok/);
+  t.match(r.stderr, /warning: config\.json: linux\.resources\.devices\[0\]\.access "rwa": "a" ignored/);
+  const e = defaultConfig(['true']);
+  e.linux.resources = { devices: [{ allow: false, access: '' }] };
+  const r2 = sb.run(e);
+  t.not(r2.status, 0);
+  t.equal(r2.stderr, 'tsrun: config.json: linux.resources.devices[0].access: cannot be empty\n');
+  t.equal(sb.state(r2.id), null);
+});
+
 t.test('hugetlb on this host\'s unified hierarchy; checkBeforeUpdate refuses a limit below the usage', async (t) => {
   const { id, r, path } = created((c) => {
     c.linux.resources = { hugepageLimits: [{ pageSize: '2MB', limit: 4 << 20 }], memory: { limit: 64 << 20 } };
