@@ -121,7 +121,7 @@ export function loadSys(files: NativeFiles = nativeFiles): Sys {
     },
     sendFdTo(path, fd, data) {
       const r = sendFdTo(path, fd, data, data.length);
-      if (r < 0) fail(`seccomp listener ${path}`, r);
+      if (r < 0) fail(`failed to connect with seccomp agent (listenerPath ${path})`, r);
     },
     ttyRaw(fd) {
       const saved = Buffer.alloc(256);

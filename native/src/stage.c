@@ -723,14 +723,16 @@ static void do_mount(int idx, struct mnt *m)
 	int fd = mkpath_in_root(rootfd, m->dst, is_file, is_file ? 0644 : 0755, no_symlinks);
 	if (fd < 0) {
 		if (errno == ELOOP && (m->h.extra & (TM_PROCFS | TM_SYSFS)))
-			die(ELOOP, "mounts[%d]: %s destination %s is a symlink", idx, m->type, m->dst);
+			die(ELOOP, "mounts[%d]: %s destination %s is a symlink: filesystem \"%s\" must be mounted on ordinary directory",
+			    idx, m->type, m->dst, m->type);
 		die(errno, "mounts[%d]: create mount point %s in rootfs", idx, m->dst);
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		die(errno, "mounts[%d]: stat %s", idx, m->dst);
 	if ((m->h.extra & (TM_PROCFS | TM_SYSFS)) && !S_ISDIR(st.st_mode))
-		die(ENOTDIR, "mounts[%d]: %s destination %s is not a directory", idx, m->type, m->dst);
+		die(ENOTDIR, "mounts[%d]: %s destination %s is not a directory: filesystem \"%s\" must be mounted on ordinary directory",
+		    idx, m->type, m->dst, m->type);
 	const char *target = fdpath(fd);
 	unsigned long flags = m->h.flags;
 	if (m->tree >= 0) {
@@ -744,7 +746,8 @@ static void do_mount(int idx, struct mnt *m)
 			die(errno, "mounts[%d]: bind %s on %s", idx, m->src, m->dst);
 	} else {
 		if (mount(m->src, target, m->type, flags, *m->data ? m->data : NULL) < 0)
-			die(errno, "mounts[%d]: mount %s (%s) on %s", idx, m->src, m->type, m->dst);
+			die(errno, "mounts[%d]: mount %s (type %s) on %s, flags 0x%lx, data \"%s\"", idx, m->src, m->type, m->dst,
+			    flags, m->data);
 	}
 	close(fd);
 	if (!(m->h.extra & TM_REMOUNT_RO) && !m->h.pflags && !m->h.attr_set && !m->h.attr_clr)

@@ -56,7 +56,7 @@ t.test('bad profiles: one line naming the place, nothing left behind', async (t)
     [{ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }] }, /linux\.seccomp\.syscalls\[0\]\.args\[0\]\.index/],
     [{ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_VAX'] }, /linux\.seccomp\.architectures\[0\]/],
     [{ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }, /SCMP_ACT_NOTIFY needs listenerPath/],
-    [{ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/nonexistent/agent.sock', syscalls: [{ names: ['uselib'], action: 'SCMP_ACT_NOTIFY' }] }, /seccomp listener \/nonexistent\/agent\.sock: ENOENT/],
+    [{ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/nonexistent/agent.sock', syscalls: [{ names: ['uselib'], action: 'SCMP_ACT_NOTIFY' }] }, /failed to connect with seccomp agent \(listenerPath \/nonexistent\/agent\.sock\): ENOENT/],
   ];
   for (const [profile, err] of cases) {
     const c = defaultConfig(['true']);
