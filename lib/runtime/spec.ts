@@ -33,7 +33,7 @@ export function defaultSpec(rootless: boolean): Spec {
     ],
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       maskedPaths: [
         '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
@@ -46,7 +46,7 @@ export function defaultSpec(rootless: boolean): Spec {
     const gid = process.getgid?.() ?? 0;
     const l = s.linux!;
     delete l.resources;
-    l.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }];
+    l.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }];
     l.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
     l.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     s.mounts = s.mounts!.map((m) => {

@@ -431,3 +431,20 @@ t.test('CVE-2022-29162 and no_new_privs: no capability or uid is gained that was
   const without = run(false);
   t.match(without.stdout, /ret=0 errno=0\n$/, 'without no_new_privs the same program does become euid 0 (the check above can fail)');
 });
+
+t.test('spec and spec --rootless write what runc spec writes (but ociVersion and hostname)', { skip: !existsSync('/usr/sbin/runc') && 'runc is not installed (apt-get install runc)' }, async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  for (const extra of [[], ['--rootless']]) {
+    const dirs = ['runc', 'tsrun'].map((n) => join(sb.dir, `spec-${n}${extra.join('')}`));
+    for (const d of dirs) mkdirSync(d);
+    t.equal(spawnSync('/usr/sbin/runc', ['spec', ...extra], { cwd: dirs[0] }).status, 0);
+    t.equal(sb.rt(['spec', ...extra], { cwd: dirs[1] }).status, 0);
+    const [r, ours] = dirs.map((d) => JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')));
+    for (const o of [r, ours]) {
+      delete o.ociVersion;
+      delete o.hostname;
+    }
+    t.same(ours, r, `spec ${extra.join(' ')}`);
+  }
+});

@@ -58,6 +58,14 @@ const base = (): Spec => {
   return s;
 };
 
+t.test('tsrun spec writes what runc spec writes: no cgroup namespace (a config adding one must not be a duplicate)', async (t) => {
+  // runc 1.1 spec / spec --rootless namespaces, in order
+  t.same(defaultSpec(false).linux!.namespaces!.map((n) => n.type), ['pid', 'network', 'ipc', 'uts', 'mount']);
+  t.same(defaultSpec(true).linux!.namespaces!.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'user']);
+  t.same(defaultSpec(false).process!.capabilities!.bounding, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
+  t.equal(defaultSpec(false).hostname, 'tsrun');
+});
+
 t.test('plan: namespaces, maps, caps, rlimits, devices', async (t) => {
   const s = base();
   s.linux!.namespaces!.push({ type: 'user' }, { type: 'time' });
