@@ -242,8 +242,10 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
     if (!d) throw new TsrunError(`config.json: ${P}.unified: there is no cgroup v2 hierarchy on this host`);
     for (const [k, v] of Object.entries(uni)) {
       if (k.includes('/') || k.startsWith('.')) throw new TsrunError(`config.json: ${P}.unified: invalid key ${JSON.stringify(k)}`);
+      const ctrl = k.split('.')[0]!;
+      // hybrid host: a controller bound to v1 has no v2 files (runc refuses unified on v1 outright)
+      if (v1Dir(s, ctrl)) throw new TsrunError(`config.json: ${P}.unified.${k}: invalid configuration: cannot use unified on cgroup v1 (the ${ctrl} controller is on a v1 hierarchy here)`);
       if (!existsSync(join(d, k))) {
-        const ctrl = k.split('.')[0]!;
         throw new TsrunError(`config.json: ${P}.unified.${k}: no such cgroup v2 file (is the ${ctrl} controller enabled?)`);
       }
       write(d, k, v, `${P}.unified.${k}`);

@@ -7,7 +7,7 @@ import { TsrunError, errnoName } from '../errors';
 import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
-import { planCgroups, createCgroups, destroyCgroups, systemdPath, warmAttach } from '../cgroups';
+import { planCgroups, createCgroups, cgroupPids, destroyCgroups, systemdPath, warmAttach } from '../cgroups';
 import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
@@ -96,6 +96,12 @@ export function create(ctx: Context, o: CreateOptions): Created {
       destroyCgroups(cg.created);
     });
     timing(`cgroups created (${cg.created.length} directories)`);
+    // a cgroup that was there before may hold someone else's processes (runc's warning)
+    const existed = cg.paths.filter((p) => !cg.created.includes(p));
+    if (existed.length) {
+      const n = new Set(existed.flatMap((p) => cgroupPids([p]))).size;
+      if (n) ctx.log.warn(`container's cgroup is not empty: ${n} process(es) found`);
+    }
     // limits are in place before the init joins: nothing runs unlimited
     applyResources(cg, spec.linux?.resources);
     timing('cgroup limits written');

@@ -1,7 +1,8 @@
 // linux.resources on this host's cgroup v1 controllers: values read back from
 // the cgroup files, and the kernel enforcing the important ones.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Sandbox, defaultConfig, type Config } from '../lib/harness';
 
@@ -120,11 +121,36 @@ t.test('a CPU hog under a 10% quota gets about 10% of a CPU', async (t) => {
   t.ok(used / wall >= 0.03, 'and it did run');
 });
 
+t.test('a cgroupsPath that already holds processes gets runc\'s warning', async (t) => {
+  const dir = join('/sys/fs/cgroup/pids', sb.cgroupParent, 'busy');
+  mkdirSync(dir, { recursive: true });
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.teardown(() => {
+    sleeper.kill('SIGKILL');
+  });
+  writeFileSync(join(dir, 'cgroup.procs'), String(sleeper.pid));
+  const { id, r } = created((c) => {
+    c.linux.cgroupsPath = `${sb.cgroupParent}/busy`;
+  }, 'busy');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /^tsrun: warning: container's cgroup is not empty: 1 process\(es\) found$/m);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  const quiet = created(() => {}, 'empty');
+  t.notMatch(quiet.r.stderr, /not empty/, 'a fresh cgroup: no warning');
+  t.equal(sb.rt(['delete', '--force', quiet.id]).status, 0);
+  sleeper.kill('SIGKILL');
+  if (sleeper.exitCode === null && sleeper.signalCode === null) await new Promise((res) => sleeper.once('exit', res));
+  rmdirSync(dir); // made by this test, not by tsrun
+  t.same(sb.leaks(), []);
+});
+
 t.test('bad limits: one clear error, nothing left behind', async (t) => {
   const cases: [string, (c: Config) => void, RegExp][] = [
     ['negative memory limit', (c) => { c.linux.resources = { memory: { limit: -5 } }; }, /linux\.resources\.memory\.limit: -5 is not a limit/],
     ['swappiness above 100', (c) => { c.linux.resources = { memory: { swappiness: 200 } }; }, /swappiness: 200 is above 100/],
-    ['unified key of a missing controller', (c) => { c.linux.resources = { unified: { 'memory.max': '1000000' } }; }, /linux\.resources\.unified\.memory\.max: no such cgroup v2 file/],
+    // this host is hybrid: memory is on v1 (runc: "invalid configuration: cannot use unified on cgroup v1")
+    ['unified key of a v1 controller', (c) => { c.linux.resources = { unified: { 'memory.max': '1000000' } }; }, /linux\.resources\.unified\.memory\.max: invalid configuration: cannot use unified on cgroup v1/],
+    ['unified key of a controller on neither hierarchy', (c) => { c.linux.resources = { unified: { 'misc.max': 'x 1' } }; }, /linux\.resources\.unified\.misc\.max: no such cgroup v2 file/],
     ['cpuset outside the host cpus', (c) => { c.linux.resources = { cpu: { cpus: '999' } }; }, /linux\.resources\.cpu\.cpus: write 999 .*: E(INVAL|RANGE)/],
     ['unknown hugepage size', (c) => { c.linux.resources = { hugepageLimits: [{ pageSize: '3MB', limit: 1 }] }; }, /page size 3MB is not supported/],
     ['a weightDevice for a device that does not exist', (c) => { c.linux.resources = { blockIO: { weightDevice: [{ major: 259, minor: 999, weight: 100 }] } }; }, /linux\.resources\.blockIO\.weightDevice\[0\]: .*E[A-Z]+/],
