@@ -183,7 +183,11 @@ export function createCgroups(s: CgroupSetup): void {
         throw sysError(`create cgroup ${m}`, e);
       }
       s.created.push(m);
-      if (h.version === 1 && h.controllers.includes('cpuset')) inheritCpuset(m);
+    }
+    // every empty level, ours or not (a kubelet's pod cgroup made just before us), top down
+    if (h.version === 1 && h.controllers.includes('cpuset')) {
+      const rel = dir.slice(h.mount.length).split('/').filter(Boolean);
+      for (let k = 1; k <= rel.length; k++) inheritCpuset(join(h.mount, ...rel.slice(0, k)));
     }
     if (h.version === 2) enableSubtree(h.mount, dir);
   }

@@ -121,6 +121,21 @@ t.test('a CPU hog under a 10% quota gets about 10% of a CPU', async (t) => {
   t.ok(used / wall >= 0.03, 'and it did run');
 });
 
+t.test('an empty parent cgroup made by someone else (the kubelet\'s pod cgroup): cpuset is filled in on every level', async (t) => {
+  const pod = join('/sys/fs/cgroup/cpuset', sb.cgroupParent, 'pod');
+  mkdirSync(pod, { recursive: true }); // empty cpuset.cpus and cpuset.mems, as a fresh v1 cpuset cgroup is
+  t.equal(readFileSync(join(pod, 'cpuset.cpus'), 'utf8').trim(), '', 'the parent starts empty');
+  const { id, r } = created((c) => {
+    c.linux.cgroupsPath = `${sb.cgroupParent}/pod/ctr`;
+  }, 'pod');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readFileSync(join(pod, 'cpuset.cpus'), 'utf8'), readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8'));
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  t.ok(readFileSync(join(pod, 'cpuset.mems'), 'utf8').trim() !== '', 'mems too; the parent stays (not ours)');
+  rmdirSync(pod);
+  t.same(sb.leaks(), []);
+});
+
 t.test('a cgroupsPath that already holds processes gets runc\'s warning', async (t) => {
   const dir = join('/sys/fs/cgroup/pids', sb.cgroupParent, 'busy');
   mkdirSync(dir, { recursive: true });
