@@ -119,22 +119,19 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
         write(t.dir, 'memory.use_hierarchy', mem.useHierarchy ? 1 : 0, `${P}.memory.useHierarchy`);
       }
       const limit = mem.limit;
-      const swap = mem.swap;
       const hasMemsw = existsSync(join(t.dir, 'memory.memsw.limit_in_bytes'));
+      // runc: an unlimited memory with no swap given lifts the swap limit too
+      const swap = mem.swap ?? (limit === -1 && hasMemsw ? -1 : undefined);
       if (swap !== undefined && swap !== 0 && !hasMemsw && swap !== -1) {
         throw new TsrunError(`config.json: ${P}.memory.swap: swap accounting (memory.memsw) is not enabled on this host`);
       }
-      // memsw must stay >= limit: raise memsw first when growing
+      // memsw must stay >= limit at every step: runc's order, from the current limit
       const setLimit = () => limit !== undefined && write(t.dir, 'memory.limit_in_bytes', limit, `${P}.memory.limit`);
       const setSwap = () => swap !== undefined && hasMemsw && write(t.dir, 'memory.memsw.limit_in_bytes', swap, `${P}.memory.swap`);
-      try {
-        setLimit();
-        setSwap();
-      } catch (e) {
-        setSwap();
-        setLimit();
-        void e;
-      }
+      const swapFirst = !!limit && !!swap && (swap === -1 || Number(readFileSync(join(t.dir, 'memory.limit_in_bytes'), 'utf8')) < swap);
+      if (swapFirst) setSwap();
+      setLimit();
+      if (!swapFirst) setSwap();
       if (mem.reservation !== undefined) write(t.dir, 'memory.soft_limit_in_bytes', mem.reservation, `${P}.memory.reservation`);
       if (mem.kernel !== undefined && existsSync(join(t.dir, 'memory.kmem.limit_in_bytes'))) write(t.dir, 'memory.kmem.limit_in_bytes', mem.kernel, `${P}.memory.kernel`);
       if (mem.kernelTCP !== undefined && existsSync(join(t.dir, 'memory.kmem.tcp.limit_in_bytes'))) write(t.dir, 'memory.kmem.tcp.limit_in_bytes', mem.kernelTCP, `${P}.memory.kernelTCP`);

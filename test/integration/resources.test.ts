@@ -206,6 +206,27 @@ t.test('update: runc flags and --resources - (containerd)', async (t) => {
   t.match(gone.stderr, /container does not exist/);
 });
 
+t.test('update memory and swap in either direction, and --memory -1 after a swap limit (runc\'s write order)', async (t) => {
+  const { id, r, path } = created((c) => {
+    c.linux.resources = { memory: { limit: 64 << 20, swap: 128 << 20 } };
+  }, 'swap');
+  t.equal(r.status, 0, r.stderr);
+  const memsw = () => cg('memory', path, 'memory.memsw.limit_in_bytes');
+  t.equal(memsw(), String(128 << 20));
+  const up = sb.rt(['update', '--memory', '256m', '--memory-swap', '512m', id]);
+  t.equal(up.status, 0, `raise both: ${up.stderr}`);
+  t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(256 << 20));
+  t.equal(memsw(), String(512 << 20));
+  const down = sb.rt(['update', '--memory', '32m', '--memory-swap', '48m', id]);
+  t.equal(down.status, 0, `lower both: ${down.stderr}`);
+  t.equal(memsw(), String(48 << 20));
+  const unl = sb.rt(['update', '--memory', '-1', id]);
+  t.equal(unl.status, 0, `--memory -1 lifts the swap limit too: ${unl.stderr}`);
+  t.ok(Number(cg('memory', path, 'memory.limit_in_bytes')) > 2 ** 60);
+  t.ok(Number(memsw()) > 2 ** 60);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
 t.test('events --stats and the OOM event', async (t) => {
   const { id, r } = created((c) => {
     c.process.args = ['sh', '-c', 'sleep 2; x=$(head -c 67108864 /dev/zero | tr "\\0" a); sleep 1000'];
