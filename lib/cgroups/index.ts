@@ -165,6 +165,25 @@ export function warmAttach(s: CgroupSetup): void {
   writeFile(s.ownProcs, String(process.pid), () => {});
 }
 
+/**
+ * Whether the container's cgroup is frozen before anything joined it (a
+ * leftover, or a frozen parent): an init joining it would never answer.
+ * v1 freezer.state says FROZEN/FREEZING for a frozen ancestor too; on v2,
+ * cgroup.events' "frozen" does.
+ */
+export function frozenBeforeStart(s: CgroupSetup): boolean {
+  if (!s.freezer) return false;
+  try {
+    if (s.freezer.endsWith('cgroup.freeze')) {
+      const ev = readFileSync(join(s.freezer, '..', 'cgroup.events'), 'utf8');
+      return /^frozen 1$/m.test(ev) || readFileSync(s.freezer, 'utf8').trim() === '1';
+    }
+    return readFileSync(s.freezer, 'utf8').trim() !== 'THAWED';
+  } catch {
+    return false;
+  }
+}
+
 /** Create every directory (recording which we made) and prepare cpuset. */
 export function createCgroups(s: CgroupSetup): void {
   for (const [i, dir] of s.paths.entries()) {

@@ -7,7 +7,7 @@ import { TsrunError, errnoName } from '../errors';
 import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
-import { planCgroups, createCgroups, cgroupPids, destroyCgroups, systemdPath, warmAttach } from '../cgroups';
+import { planCgroups, createCgroups, cgroupPids, destroyCgroups, frozenBeforeStart, systemdPath, warmAttach } from '../cgroups';
 import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
@@ -97,6 +97,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
     });
     timing(`cgroups created (${cg.created.length} directories)`);
     // a cgroup that was there before may hold someone else's processes (runc's warning)
+    // runc's refusal: the init would block in the frozen cgroup and never report
+    if (frozenBeforeStart(cg)) throw new TsrunError(`container's cgroup unexpectedly frozen (${cg.freezer})`);
     const existed = cg.paths.filter((p) => !cg.created.includes(p));
     if (existed.length) {
       const n = new Set(existed.flatMap((p) => cgroupPids([p]))).size;

@@ -136,6 +136,25 @@ t.test('an empty parent cgroup made by someone else (the kubelet\'s pod cgroup):
   t.same(sb.leaks(), []);
 });
 
+t.test('a frozen cgroup (or a frozen parent) is refused at once, not waited on forever', async (t) => {
+  const dir = join('/sys/fs/cgroup/freezer', sb.cgroupParent, 'frozen');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'freezer.state'), 'FROZEN');
+  for (const sub of ['frozen', 'frozen/ctr']) {
+    const t0 = Date.now();
+    const { id, r } = created((c) => {
+      c.linux.cgroupsPath = `${sb.cgroupParent}/${sub}`;
+    }, 'frz');
+    t.not(r.status, 0, sub);
+    t.match(r.stderr, /^tsrun: container's cgroup unexpectedly frozen \(.*freezer\.state\)\n$/, sub);
+    t.ok(Date.now() - t0 < 5000, `${sub}: failed fast`);
+    t.equal(sb.state(id), null);
+  }
+  writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+  rmdirSync(dir);
+  t.same(sb.leaks(), [], 'nothing left behind');
+});
+
 t.test('a cgroupsPath that already holds processes gets runc\'s warning', async (t) => {
   const dir = join('/sys/fs/cgroup/pids', sb.cgroupParent, 'busy');
   mkdirSync(dir, { recursive: true });
