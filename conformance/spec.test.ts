@@ -322,6 +322,13 @@ check('config-linux.md#devices', 'linux.devices are created with type, numbers a
   t.equal(r.stdout.trim(), 'character special file 1:5 640 0 5', r.stderr);
 });
 
+check('config.md#mounts', 'a read-only /dev tmpfs is populated first, then read-only', (t) => {
+  const r = inside('touch /dev/x 2>/dev/null && echo writable || echo ro; [ -d /dev/pts ] && echo pts; echo ok > /dev/null && echo null; grep " /dev " /proc/self/mountinfo | grep -c " ro,"', (c) => {
+    c.mounts = c.mounts.map((m) => (m.destination === '/dev' ? { ...m, options: [...(m.options ?? []), 'ro'] } : m));
+  });
+  t.equal(r.stdout, 'ro\npts\nnull\n1\n', r.stderr);
+});
+
 check('config-linux.md#allowed-device-list', 'a node in linux.devices grants no access: resources.devices alone decides', (t) => {
   // /dev/kmsg exists in the container but the allow list denies it
   const r = inside('(echo x > /dev/kmsg) 2>/dev/null && echo written || echo denied; head -c1 /dev/zero | wc -c', (c) => {

@@ -137,7 +137,22 @@ export interface PlanOptions {
   warn(msg: string): void;
 }
 
-export const TM = { BIND: 0x1, FILE: 0x2, REMOUNT_RO: 0x4, DEV: 0x8, PROCFS: 0x10, SYSFS: 0x20, CGROUP: 0x40 } as const;
+export const TM = { BIND: 0x1, FILE: 0x2, REMOUNT_RO: 0x4, DEV: 0x8, PROCFS: 0x10, SYSFS: 0x20, CGROUP: 0x40, DEFER_RO: 0x80 } as const;
+
+/**
+ * A read-only mount that more gets built in (a ro /dev tmpfs: /dev/pts, the
+ * devices, the links; or any mount with mounts below it) is mounted writable
+ * and made read-only once the rootfs is done, as runc does for /dev.
+ */
+function deferReadonly(mounts: PlanMount[]): void {
+  for (const [i, m] of mounts.entries()) {
+    if (!(m.flags & MS.RDONLY) || m.extra & TM.BIND) continue;
+    const under = m.destination === '/' ? '/' : m.destination + '/';
+    if (!(m.extra & TM.DEV) && !mounts.slice(i + 1).some((n) => n.destination.startsWith(under))) continue;
+    m.flags &= ~MS.RDONLY;
+    m.extra |= TM.DEFER_RO;
+  }
+}
 
 const DEFAULT_DEVICES: PlanDevice[] = [
   { path: '/dev/null', type: 'c', major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 },
@@ -383,6 +398,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
       source, destination: dest, type, data: o.data.join(','), ...(idmap ? { idmap } : {}),
     });
   }
+  deferReadonly(mounts);
 
   const devices: PlanDevice[] = devSetup ? DEFAULT_DEVICES.map((d) => ({ ...d })) : [];
   for (const d of linux.devices ?? []) {

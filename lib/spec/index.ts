@@ -146,7 +146,7 @@ export function checkSpec(spec: Spec, warn: Warn): void {
     }
   }
   // runc's reading of access: r, w and m count, other letters mean nothing; "" is refused
-  for (const [i, r] of (linux.resources?.devices ?? []).entries()) {
+  for (const [i, r] of ((linux.resources?.devices ?? []) as { access?: string }[]).entries()) {
     if (r.access === undefined) continue;
     if (r.access === '') throw new TsrunError(`config.json: linux.resources.devices[${i}].access: cannot be empty`);
     const other = [...new Set(r.access.replace(/[rwm]/g, ''))].join('');

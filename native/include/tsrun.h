@@ -70,6 +70,7 @@ enum tsrun_tag {
 #define TM_PROCFS 0x10     /* proc: destination must be a real directory */
 #define TM_SYSFS 0x20      /* sysfs: destination must be a real directory */
 #define TM_CGROUP 0x40     /* cgroup: bind of the container's cgroup */
+#define TM_DEFER_RO 0x80   /* mounted writable, made read-only once the rootfs is done */
 
 struct tsrun_mount_hdr {
 	uint32_t flags;       /* MS_* for mount(2) */

@@ -959,6 +959,27 @@ static void pivot(void)
 	close(newroot);
 }
 
+/* The read-only mounts that had to stay writable while the rootfs was built
+ * (a ro /dev: pts, devices, links), now read-only, their other flags kept. */
+static void remount_deferred_ro(void)
+{
+	for (int i = 0; i < P.nmounts; i++) {
+		struct mnt *m = &P.mounts[i];
+		if (!(m->h.extra & TM_DEFER_RO))
+			continue;
+		int fd = openat2_in_root(AT_FDCWD, m->dst, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		if (fd < 0)
+			die(errno, "mounts[%d]: reopen %s to make it read-only", i, m->dst);
+		struct statvfs sv;
+		unsigned long keep = 0;
+		if (fstatvfs(fd, &sv) == 0)
+			keep = statvfs_to_ms(sv.f_flag) & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+		if (mount(NULL, fdpath(fd), NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
+			die(errno, "mounts[%d]: remount %s read-only", i, m->dst);
+		close(fd);
+	}
+}
+
 static int open_devnull_verified(void)
 {
 	int fd = open("/dev/null", O_PATH | O_CLOEXEC | O_NOFOLLOW);
@@ -1715,6 +1736,7 @@ static void container_init(int waitfd, int fifofd)
 			setup_terminal(P.term_flags & TT_CONSOLE);
 		write_sysctls();
 		mask_and_readonly();
+		remount_deferred_ro();
 		if (P.root_readonly) {
 			struct statvfs sv;
 			unsigned long keep = 0;

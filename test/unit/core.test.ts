@@ -4,7 +4,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { fastParse } from '../../lib/cli/commands';
 import { parseMountOptions, MS, ATTR } from '../../lib/plan/mounts';
-import { buildPlan, type HostFacts } from '../../lib/plan';
+import { buildPlan, TM, type HostFacts } from '../../lib/plan';
 import { encodePlan, decodeFrame, encodeFrame, M, T, ABI_VERSION } from '../../lib/protocol';
 import { parseSpec, checkSpec, jsonPath, type Validator } from '../../lib/spec';
 import { parseMountinfo, resolveInner, planCgroups } from '../../lib/cgroups';
@@ -64,6 +64,24 @@ t.test('tsrun spec writes what runc spec writes: no cgroup namespace (a config a
   t.same(defaultSpec(true).linux!.namespaces!.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'user']);
   t.same(defaultSpec(false).process!.capabilities!.bounding, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
   t.equal(defaultSpec(false).hostname, 'tsrun');
+});
+
+t.test('plan: a ro mount with mounts below it (a ro /dev) is made read-only last', async (t) => {
+  const s = base();
+  s.mounts = [
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'ro'] },
+    { destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['ro'] },
+    { destination: '/x/y', type: 'tmpfs', source: 'tmpfs' },
+    { destination: '/z', type: 'tmpfs', source: 'tmpfs', options: ['ro'] },
+  ];
+  const p = buildPlan(s, { id: 'x', bundle: '/b', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupProcs: [], cgroupPaths: [], warn: () => {} }, facts);
+  const by = (d: string) => p.mounts.find((m) => m.destination === d)!;
+  for (const d of ['/dev', '/x']) {
+    t.ok(by(d).extra & TM.DEFER_RO, `${d}: deferred`);
+    t.notOk(by(d).flags & 1, `${d}: mounted writable first`);
+  }
+  t.notOk(by('/z').extra & TM.DEFER_RO, 'a ro mount with nothing below stays ro from the start');
+  t.ok(by('/z').flags & 1);
 });
 
 t.test('plan: namespaces, maps, caps, rlimits, devices', async (t) => {
