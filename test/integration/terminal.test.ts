@@ -123,6 +123,13 @@ t.test('foreground run with a terminal: relay, the caller\'s size, a resize, the
   t.equal(sb.state(id), null, 'run removed the container');
 });
 
+t.test('foreground run with a terminal writes nothing of its own to the container\'s input (no NUL)', async (t) => {
+  const id = sb.id();
+  const r = underPty(['run', '--bundle', sb.bundle(ttyConfig(['sh', '-c', 'stty -echo; read -t 1 x; printf "[%s]" "$x" | od -An -c'])), id]);
+  t.match(r.out, /^\s*\[\s+\]\s*$/m, `the process read nothing: ${JSON.stringify(r.out)}`);
+  t.equal(sb.state(id), null);
+});
+
 t.test('foreground exec -t: relay, resize, exit status; input reaches the process', async (t) => {
   const id = sb.id();
   t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(defaultConfig(['sleep', '1000'])), id]).status, 0);
