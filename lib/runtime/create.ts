@@ -10,6 +10,7 @@ import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../pr
 import { planCgroups, createCgroups, cgroupPids, destroyCgroups, frozenBeforeStart, systemdPath, warmAttach } from '../cgroups';
 import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import { runHooks } from '../hooks';
+import { runPoststop } from './lifecycle';
 import { OCI_VERSION, ociState, procStartTime, validateId, writeAtomic, isDir, isoTime, type StoredState } from '../state';
 import type { Sys } from '../sys';
 import type { Context } from './context';
@@ -89,6 +90,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
   let initPid = 0;
   let sock = -1;
   let masterFd = -1;
+  let hooksFailed = false;
+  let st: StoredState | undefined;
   try {
     const cg = planCgroups(spec.linux?.cgroupsPath, o.id);
     createCgroups(cg);
@@ -133,10 +136,10 @@ export function create(ctx: Context, o: CreateOptions): Created {
     const bytes = encodePlan(plan);
     timing(`plan built (${bytes.length} bytes)`);
 
-    const st: StoredState = {
+    st = {
       ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: isoTime(),
       owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
-      freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop },
+      freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, ...(spec.hooks?.startContainer?.length ? { startContainer: true } : {}) },
       process: spec.process, seccomp,
     };
 
@@ -163,7 +166,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
     timing('stage spawned');
     const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
     const stateFor = (status: 'creating' | 'created') =>
-      JSON.stringify(ociState(store, { ...st, pid: initPid }, status));
+      JSON.stringify(ociState(store, { ...st!, pid: initPid }, status));
     for (;;) {
       const { n, fd } = sys.recv(sock, pidfd, buf, -1);
       if (fd >= 0) {
@@ -199,10 +202,13 @@ export function create(ctx: Context, o: CreateOptions): Created {
         pidfd = initPidfd;
         timing(`init is pid ${initPid}`);
       } else if (f.type === M.HOOKS) {
-        const s = stateFor('creating');
+        // after step 2 of the lifecycle: "created" by the spec's definitions (crun too; runc says creating)
+        const s = stateFor('created');
+        hooksFailed = true;
         runHooks('prestart', spec.hooks?.prestart, s);
         runHooks('createRuntime', spec.hooks?.createRuntime, s);
         runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: initPid, nsCwd: rootfs, stageExe: sys.stageExe });
+        hooksFailed = false;
         sys.send(sock, encodeFrame(M.HOOKS_DONE));
         timing('create hooks done');
       } else if (f.type === M.READY) {
@@ -238,6 +244,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
         ctx.log.warn(`cleanup after failed create: ${(ue as Error).message}`);
       }
     }
+    // a failed prestart/createRuntime/createContainer hook: destroyed (step 12), then poststop (13)
+    if (hooksFailed && st) runPoststop(ctx, { ...st, pid: initPid });
     throw e;
   } finally {
     unlock();

@@ -27,22 +27,27 @@ export function start(ctx: Context, id: string): void {
     try {
       // The init is blocked opening the fifo for writing; our open releases
       // it and it writes one byte. Until then a read sees EAGAIN or EOF.
-      const b = Buffer.alloc(1);
-      const deadline = Date.now() + 10_000;
+      const b = Buffer.alloc(8192);
+      // startContainer hooks run before the init answers; they have their own timeouts
+      const deadline = st.hooks?.startContainer ? Infinity : Date.now() + 10_000;
       // the init needs ~0.1 ms to be scheduled and write: poll finely first
       // (a flat 1 ms sleep cost every start most of a millisecond)
       let nap = 0.05;
+      let got = 0;
       for (;;) {
-        let n = 0;
+        let n = -1;
         try {
-          n = readSync(fd, b, 0, 1, null);
+          n = readSync(fd, b, got, b.length - got, null);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
         }
-        if (n === 1) break;
-        if (!initAlive(st)) throw new TsrunError('cannot start a container that has stopped');
+        if (n > 0) got += n;
+        if (got && b[0] === 0x30 /* "0": the process is starting */) break;
+        // "E<text>": a startContainer hook failed; the init exits after it (EOF)
+        if (got && (n === 0 || got === b.length)) throw new TsrunError(b.subarray(1, got).toString());
+        if (!got && !initAlive(st)) throw new TsrunError('cannot start a container that has stopped');
         if (Date.now() > deadline) throw new TsrunError('timed out waiting for the container init to start');
-        sleep(nap);
+        if (n <= 0) sleep(nap);
         nap = Math.min(nap * 2, 2);
       }
     } finally {
@@ -58,12 +63,23 @@ export function start(ctx: Context, id: string): void {
     try {
       runHooks('poststart', st.hooks?.poststart, s);
     } catch (e) {
-      // spec: a failing poststart hook is a warning; the lifecycle goes on
-      ctx.log.warn((e as Error).message);
+      // spec 1.3: an error, the container stopped; delete destroys it and runs poststop
+      stopInit(st);
+      throw e;
     }
   } finally {
     unlock();
   }
+}
+
+/** Kill the init and wait until it is gone (its cgroup stays for delete). */
+function stopInit(st: StoredState): void {
+  try {
+    process.kill(st.pid, 9);
+  } catch {
+    /* gone */
+  }
+  waitGone(st, 10_000);
 }
 
 export function state(ctx: Context, id: string): OciState {
@@ -157,6 +173,12 @@ export function destroy(ctx: Context, st: StoredState): void {
   }
   const failed = destroyCgroups(st.cgroupCreated ?? []);
   for (const f of failed) ctx.log.warn(`remove cgroup ${f}: still busy`);
+  runPoststop(ctx, st);
+  ctx.store.remove(st.id);
+}
+
+/** poststop hooks: each failure a warning, the rest still run (spec step 13). */
+export function runPoststop(ctx: Context, st: StoredState): void {
   const s = JSON.stringify(ociState(ctx.store, st, 'stopped'));
   for (const [i, h] of (st.hooks?.poststop ?? []).entries()) {
     try {
@@ -165,7 +187,6 @@ export function destroy(ctx: Context, st: StoredState): void {
       ctx.log.warn(`${(e as Error).message.replace('#0', `#${i}`)}`);
     }
   }
-  ctx.store.remove(st.id);
 }
 
 export function del(ctx: Context, id: string, force: boolean): void {

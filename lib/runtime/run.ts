@@ -48,6 +48,8 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
       }
       await waiting;
       await relay?.done;
+      // a failed start (a hook) leaves a stopped container: run removes it unless --keep
+      if (!o.keep) cleanup(ctx, o.id);
       throw e;
     }
     ws = await waiting;

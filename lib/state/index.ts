@@ -38,7 +38,7 @@ export interface StoredState {
   cgroupCreated: string[];
   /** the freezer file that says "paused" (v1 freezer.state or v2 cgroup.freeze) */
   freezer?: string;
-  hooks?: { poststart?: Hook[]; poststop?: Hook[] };
+  hooks?: { poststart?: Hook[]; poststop?: Hook[]; startContainer?: boolean };
   /** namespace paths of the container, for exec */
   namespaces?: Record<string, string>;
   config?: { terminal?: boolean };

@@ -217,6 +217,8 @@ static struct {
 static int console_sock = -1;
 
 static int syncfd = -1;
+/* the exec fifo, open for writing while startContainer hooks run: die() reports there */
+static int start_result_fd = -1;
 
 /* ------------------------------------------------------------- helpers --- */
 
@@ -251,6 +253,12 @@ static void __attribute__((noreturn, format(printf, 2, 3))) die(int err, const c
 		n = sizeof buf - 1;
 	if (syncfd >= 0) {
 		send_msg(M_ERROR, err, buf, (size_t)n);
+	} else if (start_result_fd >= 0) {
+		/* start is waiting on the exec fifo: the error goes there (E + text) */
+		char line[TSRUN_MSG_MAX + 64];
+		int m = snprintf(line, sizeof line, "E%s%s%s", buf, err ? ": " : "", err ? strerror(err) : "");
+		if (m > 0 && write(start_result_fd, line, (size_t)(m < (int)sizeof line ? m : (int)sizeof line - 1)) < 0) {
+		}
 	} else {
 		char line[TSRUN_MSG_MAX + 64];
 		int m = snprintf(line, sizeof line, "tsrun: %s%s%s\n", buf, err ? ": " : "",
@@ -1794,23 +1802,30 @@ static void container_init(int waitfd, int fifofd)
 	close(syncfd);
 	syncfd = -1;
 
+	/* start's open of the fifo lets us through; the byte we write tells it
+	 * the process is starting, after the startContainer hooks passed (a hook's
+	 * failure is start's error, spec 1.3) */
+	int w = -1;
 	if (fifofd >= 0) {
-		int w;
 		do
 			w = open(fdpath(fifofd), O_WRONLY | O_CLOEXEC);
 		while (w < 0 && errno == EINTR);
 		if (w < 0)
 			die(errno, "open exec fifo");
-		if (write(w, "0", 1) != 1)
-			die(errno, "write exec fifo");
-		close(w);
 		close(fifofd);
 	}
 	set_lsm_exec();
 	if (P.nnp && !P.seccomp_notify)
 		load_seccomp();
 	/* under the container's filter, as runc runs them */
+	start_result_fd = w;
 	run_start_hooks(state, h.len);
+	start_result_fd = -1;
+	if (w >= 0) {
+		if (write(w, "0", 1) != 1)
+			die(errno, "write exec fifo");
+		close(w);
+	}
 	reset_signals();
 	execve(exec_path, P.argv, P.envp);
 	die(errno, "exec %s", exec_path);
