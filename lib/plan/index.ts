@@ -316,15 +316,16 @@ export function processPart(p: Process, lastCap: number, warn: (m: string) => vo
 
 /**
  * exec: a process that joins every namespace of a running container (user
- * first, in the stage) and its cgroup; no mounts, no new namespaces.
+ * first, in the stage) and its cgroup; no mounts, no new namespaces. ROOT:
+ * a chroot for a container without a mount namespace of its own.
  */
 export function buildExecPlan(
   p: Process, nsJoin: { flag: number; path: string }[], cgroupProcs: string[], lastCap: number,
   preserveFds: number, debug: boolean, warn: (m: string) => void, consoleSocket?: string, seccomp?: PlanSeccomp,
-  lsm?: LsmState,
+  lsm?: LsmState, root = '/',
 ): LaunchPlan {
   return {
-    rootfs: '/', rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
+    rootfs: root, rootReadonly: false, rootPropagation: 0, noPivot: false, nsNew: 0, nsJoin, cgroupProcs,
     sysctl: [], mounts: [], devSetup: false, usernsDevices: false, devices: [], symlinks: [], masked: [], readonly: [],
     ...processPart(p, lastCap, warn, lsm),
     syncHooks: false, startHooks: [], preserveFds, debug,

@@ -159,8 +159,10 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     /* default */
   }
   const cgroupDirs = o.cgroup?.length ? subCgroups(st.cgroupPaths, o.cgroup) : st.cgroupPaths;
+  // the container shares our mount namespace: its root is the init's chroot
+  const root = nsJoin.some((j) => j.flag === FLAG.mnt) ? '/' : `/proc/${st.pid}/root`;
   const plan = buildExecPlan(proc, nsJoin, cgroupDirs.map((p) => join(p, 'cgroup.procs')), lastCap,
-    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp), lsmFor(proc));
+    o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp), lsmFor(proc), root);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();

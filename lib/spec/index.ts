@@ -114,11 +114,17 @@ export function checkSpec(spec: Spec, warn: Warn): void {
   if (linux.timeOffsets && !newOrJoined('time')) {
     throw new TsrunError('config.json: linux.timeOffsets: time offsets given without a time namespace');
   }
-  if (!seen.has('mount')) {
-    throw new TsrunError('config.json: linux.namespaces: a mount namespace is required');
-  }
-  if ((linux.namespaces ?? []).some((n) => n.type === 'mount' && n.path)) {
-    throw new TsrunError('config.json: linux.namespaces: joining an existing mount namespace is not supported');
+  // no new mount namespace (inherited, or joined by path): the root is a
+  // chroot, and whatever would be mounted would land in a namespace that is
+  // not the container's and outlive it, so it is refused
+  if (!(linux.namespaces ?? []).some((n) => n.type === 'mount' && !n.path)) {
+    const why = 'needs a mount namespace of the container\'s own (this one is inherited or joined by path, and would keep what is done to it)';
+    if (spec.mounts?.length) throw new TsrunError(`config.json: mounts: ${why}`);
+    if (linux.maskedPaths?.length) throw new TsrunError(`config.json: linux.maskedPaths: ${why}`);
+    if (linux.readonlyPaths?.length) throw new TsrunError(`config.json: linux.readonlyPaths: ${why}`);
+    if (linux.devices?.length) throw new TsrunError(`config.json: linux.devices: ${why}`);
+    if (spec.root?.readonly) throw new TsrunError(`config.json: root.readonly: ${why}`);
+    if (linux.rootfsPropagation) throw new TsrunError(`config.json: linux.rootfsPropagation: ${why}`);
   }
   const rl = new Set<string>();
   for (const [i, r] of (p.rlimits ?? []).entries()) {

@@ -1712,9 +1712,29 @@ static void fix_stdio_owner(void)
 	}
 }
 
+/* The exec fifo (an O_PATH fd) reopened for writing through the procfs we
+ * started with: the container's root may have no /proc at all. Verified. */
+static int reopen_fifo(int procfd, int fifofd)
+{
+	char rel[32];
+	struct statfs sf;
+	if (procfd < 0 || fstatfs(procfd, &sf) < 0 || sf.f_type != 0x9fa0 /* PROC_SUPER_MAGIC */)
+		die(EXDEV, "open exec fifo: no procfs to reopen it through");
+	snprintf(rel, sizeof rel, "self/fd/%d", fifofd);
+	int w;
+	do
+		w = openat(procfd, rel, O_WRONLY | O_CLOEXEC);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		die(errno, "open exec fifo");
+	return w;
+}
+
 static void container_init(int waitfd, int fifofd)
 {
 	char c;
+	/* before the root changes: see reopen_fifo */
+	int procfd = fifofd >= 0 ? open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	ssize_t n;
 	do
 		n = read(waitfd, &c, 1);
@@ -1757,6 +1777,10 @@ static void container_init(int waitfd, int fifofd)
 		if (P.terminal)
 			setup_terminal(0);
 		write_sysctls();
+		/* the mount namespace inherited or joined: no mounts of ours (the
+		 * runtime refused them), the root by chroot (exec: the init's root) */
+		if (strcmp(P.rootfs, "/") != 0 && (chroot(P.rootfs) < 0 || chdir("/") < 0))
+			die(errno, "chroot %s (no new mount namespace)", P.rootfs);
 	}
 	debugf("rootfs done");
 	if (P.has_hostname && sethostname(P.hostname, strlen(P.hostname)) < 0)
@@ -1807,12 +1831,9 @@ static void container_init(int waitfd, int fifofd)
 	 * failure is start's error, spec 1.3) */
 	int w = -1;
 	if (fifofd >= 0) {
-		do
-			w = open(fdpath(fifofd), O_WRONLY | O_CLOEXEC);
-		while (w < 0 && errno == EINTR);
-		if (w < 0)
-			die(errno, "open exec fifo");
+		w = reopen_fifo(procfd, fifofd);
 		close(fifofd);
+		close(procfd);
 	}
 	set_lsm_exec();
 	if (P.nnp && !P.seccomp_notify)

@@ -82,6 +82,7 @@ const cases: Case[] = [
   { name: 'rlimit soft above hard', config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', soft: 10, hard: 1 }]; }, error: /soft limit 10 exceeds hard limit 1/ },
   { name: 'relative mount destination', config: (c) => { c.mounts.push({ destination: 'mnt', type: 'tmpfs', source: 'tmpfs' }); }, error: /mounts\[6\]\.destination: must be an absolute path/ },
   { name: 'missing bind source', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/no/such/source', options: ['bind'] }); }, error: /mounts\[6\]: bind \/no\/such\/source on \/mnt: ENOENT/ },
+  { name: 'mounts without a mount namespace of its own', config: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount'); }, error: /^tsrun: config\.json: mounts: needs a mount namespace of the container's own/ },
   { name: 'mount type the kernel lacks', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'nosuchfs', source: 'x' }); }, error: /mounts\[6\]: mount x \(type nosuchfs\) on \/mnt, flags 0x0, data "": ENODEV/ },
   { name: 'unknown mount option', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['bogusopt'] }); }, error: /mounts\[6\]: mount tmpfs \(type tmpfs\) on \/mnt, flags 0x0, data "bogusopt": EINVAL/ },
   { name: 'uid mappings without a user namespace', config: (c) => { c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, error: /mappings given without a user namespace/ },

@@ -448,3 +448,31 @@ t.test('spec and spec --rootless write what runc spec writes (but ociVersion and
     t.same(ours, r, `spec ${extra.join(' ')}`);
   }
 });
+
+t.test('joining a mount namespace by path: the process is in it, chrooted to the rootfs', async (t) => {
+  const { spawn: sp } = await import('node:child_process');
+  const holder = sp('unshare', ['-m', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+  t.teardown(() => {
+    holder.kill('SIGKILL');
+  });
+  const ns = `/proc/${holder.pid}/ns/mnt`;
+  for (let i = 0; i < 100 && readlinkSync(ns) === readlinkSync('/proc/self/ns/mnt'); i++) await new Promise((r) => setTimeout(r, 10));
+  const c = defaultConfig(['sh', '-c', 'ls /bin/busybox']);
+  c.linux.namespaces = c.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: ns } : n));
+  c.mounts = [];
+  delete c.linux.maskedPaths;
+  delete c.linux.readonlyPaths;
+  c.root = { path: 'rootfs', readonly: false };
+  const id = sb.id();
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  t.equal(r.status, 0, r.stderr);
+  const pid = sb.state(id)!.pid;
+  t.equal(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync(ns), 'in the joined namespace');
+  t.equal(readlinkSync(`/proc/${pid}/root`), sb.rootfs);
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  const m = defaultConfig(['true']);
+  m.linux.namespaces = m.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: ns } : n));
+  const bad = sb.run(m);
+  t.match(bad.stderr, /^tsrun: config\.json: mounts: needs a mount namespace of the container's own/, 'mounts into a joined namespace are refused');
+  holder.kill('SIGKILL');
+});
