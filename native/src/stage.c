@@ -1135,7 +1135,10 @@ static void rootfs_parent_private(void)
 
 static void setup_rootfs(void)
 {
-	if (mount(NULL, "/", NULL, P.propagation, NULL) < 0)
+	/* an unbindable / could not be bound onto itself: rslave until the
+	 * pivot, the configured type after it (runc applies it twice too) */
+	unsigned long early = (P.propagation & MS_UNBINDABLE) ? MS_SLAVE | MS_REC : P.propagation;
+	if (mount(NULL, "/", NULL, early, NULL) < 0)
 		die(errno, "set propagation of / in the container mount namespace");
 	if ((P.propagation & MS_SHARED) || !(P.propagation & MS_REC))
 		rootfs_parent_private();
@@ -1773,6 +1776,10 @@ static void container_init(int waitfd, int fifofd)
 			if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
 				die(errno, "remount / read-only");
 		}
+		/* linux.rootfsPropagation is the container root's, which only now is /;
+		 * last, as an unbindable tree takes no more binds (masks) */
+		if (mount(NULL, "/", NULL, P.propagation, NULL) < 0)
+			die(errno, "linux.rootfsPropagation: set propagation of the container's /");
 	} else {
 		if (P.terminal)
 			setup_terminal(0);
