@@ -744,9 +744,9 @@ static void do_mount(int idx, struct mnt *m)
 	const char *target = fdpath(fd);
 	unsigned long flags = m->h.flags;
 	if (m->tree >= 0) {
-		/* idmapped: the detached, already idmapped clone made by the stage */
+		/* the detached clone the stage made (idmapped, or a bind into a new user namespace) */
 		if (syscall(SYS_move_mount, m->tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-			die(errno, "mounts[%d]: attach idmapped %s on %s", idx, m->src, m->dst);
+			die(errno, "mounts[%d]: attach %s%s on %s", idx, m->idmap ? "idmapped " : "", m->src, m->dst);
 		close(m->tree);
 		m->tree = -1;
 	} else if (m->h.extra & TM_BIND) {
@@ -1497,14 +1497,23 @@ static void prepare_idmapped(void)
 {
 	for (int i = 0; i < P.nmounts; i++) {
 		struct mnt *m = &P.mounts[i];
-		if (!m->idmap)
+		/* a bind into a new user namespace: cloned here, as the runtime, so
+		 * that a source the container's root cannot reach still mounts
+		 * (runc opens mount sources before entering the user namespace).
+		 * EPERM (an unprivileged runtime): by path in the container, as before */
+		int early = !m->idmap && (m->h.extra & TM_BIND) && (P.ns_new & CLONE_NEWUSER);
+		if (!m->idmap && !early)
 			continue;
 		unsigned int otf = OPEN_TREE_CLONE | O_CLOEXEC;
 		if (m->h.flags & MS_REC)
 			otf |= AT_RECURSIVE;
 		m->tree = (int)syscall(SYS_open_tree, AT_FDCWD, m->src, otf);
+		if (m->tree < 0 && early && errno == EPERM)
+			continue;
 		if (m->tree < 0)
 			die(errno, "mounts[%d]: bind %s on %s", i, m->src, m->dst);
+		if (early)
+			continue;
 		int nsfd;
 		if (*m->id_userns) {
 			nsfd = open(m->id_userns, O_RDONLY | O_CLOEXEC);

@@ -60,6 +60,23 @@ t.test('user namespace with uid/gid mappings', async (t) => {
   t.equal(l[3], '0');
 });
 
+t.test('user namespace: a bind source the container\'s root cannot reach still mounts (cloned before the user namespace, as runc)', async (t) => {
+  const { mkdirSync } = await import('node:fs');
+  const secret = join(sb.dir, 'secret-0700');
+  mkdirSync(secret, { mode: 0o700 });
+  chmodSync(secret, 0o700);
+  writeFileSync(join(secret, 'data'), 'reached\n', { mode: 0o644 });
+  // onto a file that exists: the userns root cannot create a mount point in the shared rootfs
+  const r = sh('cat /etc/passwd', (c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.mounts.push({ destination: '/etc/passwd', type: 'bind', source: join(secret, 'data'), options: ['bind', 'ro'] });
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'reached\n');
+});
+
 t.test('hostname and domainname', async (t) => {
   const r = sh('hostname; cat /proc/sys/kernel/domainname', (c) => {
     c.hostname = 'box-a';
