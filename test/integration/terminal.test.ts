@@ -130,6 +130,25 @@ t.test('foreground run with a terminal writes nothing of its own to the containe
   t.equal(sb.state(id), null);
 });
 
+t.test('exec -t of a short-lived process, stdin not a tty, with and without consoleSize: no pidfd race', async (t) => {
+  const id = sb.id();
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(defaultConfig(['sleep', '1000'])), id]).status, 0);
+  const pj = join(sb.dir, 'short-process.json');
+  writeFileSync(pj, JSON.stringify({ ...defaultConfig(['true']).process, terminal: true, consoleSize: { height: 10, width: 40 } }));
+  let bad = 0;
+  for (let i = 0; i < 20; i++) {
+    for (const argv of [['exec', '-t', id, 'true'], ['exec', '--process', pj, id]]) {
+      const r = sb.rt(argv, { input: '' });
+      if (r.status !== 0) {
+        bad++;
+        t.fail(`${argv.join(' ')}: ${r.status} ${r.stderr}`);
+      }
+    }
+  }
+  t.equal(bad, 0, '40 short execs with a terminal, all exit 0');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
 t.test('foreground exec -t: relay, resize, exit status; input reaches the process', async (t) => {
   const id = sb.id();
   t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(defaultConfig(['sleep', '1000'])), id]).status, 0);
