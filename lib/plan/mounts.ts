@@ -86,8 +86,9 @@ export function parseMountOptions(options: string[] | undefined, where: string):
   return r;
 }
 
+/** linux.rootfsPropagation as mount flags; 0 when not given (the stage's rslave default, applied once). */
 export function rootPropagation(p: string | undefined): number {
-  if (!p) return MS.SLAVE | MS.REC;
+  if (!p) return 0;
   const v = PROPAGATION[p];
   if (v === undefined) throw new TsrunError(`config.json: linux.rootfsPropagation: unknown propagation ${JSON.stringify(p)}`);
   return v;

@@ -150,7 +150,7 @@ struct join {
 #define MAXN 1024
 static struct {
 	const char *rootfs;
-	int root_readonly, no_pivot, sync_hooks, dev_setup, userns_devices, debug;
+	int root_readonly, no_pivot, sync_hooks, dev_setup, userns_devices, debug, has_propagation;
 	uint32_t propagation;
 	uint32_t ns_new;
 	struct join joins[16];
@@ -533,7 +533,7 @@ static void parse_plan(const uint8_t *buf, size_t size)
 		switch (tag) {
 		case T_ROOTFS: P.rootfs = str_at(p, len, &o); break;
 		case T_ROOT_READONLY: P.root_readonly = 1; break;
-		case T_ROOT_PROPAGATION: P.propagation = u32_at(p, len, &o); break;
+		case T_ROOT_PROPAGATION: P.propagation = u32_at(p, len, &o); P.has_propagation = 1; break;
 		case T_NO_PIVOT: P.no_pivot = 1; break;
 		case T_NS_NEW: P.ns_new = u32_at(p, len, &o); break;
 		case T_NS_JOIN:
@@ -1786,8 +1786,9 @@ static void container_init(int waitfd, int fifofd)
 				die(errno, "remount / read-only");
 		}
 		/* linux.rootfsPropagation is the container root's, which only now is /;
-		 * last, as an unbindable tree takes no more binds (masks) */
-		if (mount(NULL, "/", NULL, P.propagation, NULL) < 0)
+		 * last, as an unbindable tree takes no more binds (masks). Only when
+		 * given (runc too): the default would undo the mounts' own options */
+		if (P.has_propagation && mount(NULL, "/", NULL, P.propagation, NULL) < 0)
 			die(errno, "linux.rootfsPropagation: set propagation of the container's /");
 	} else {
 		if (P.terminal)
