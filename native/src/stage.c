@@ -1114,17 +1114,7 @@ static void rootfs_parent_private(void)
 		opt[ol] = 0;
 		if (!strstr(opt, "shared:"))
 			break;
-		/* unescape \ooo */
-		char *w = mp;
-		for (char *r = mp; *r; r++) {
-			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] && r[3]) {
-				*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-				r += 3;
-			} else {
-				*w++ = *r;
-			}
-		}
-		*w = 0;
+		unescape_mnt(mp);
 		if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
 			die(errno, "make the mount holding the rootfs (%s) private", mp);
 		break;
