@@ -1078,11 +1078,11 @@ static void mask_and_readonly(void)
 	close(r);
 }
 
-/* The mount that holds the rootfs, made private when it is shared: the
- * rootfs bind below would otherwise join its peer group (and propagate to
- * the host), and pivot_root refuses a shared parent. Found by the mount id
- * statx reports, matched in mountinfo. */
-static void rootfs_parent_private(void)
+/* The mount that holds the rootfs, made a slave when it is shared: the
+ * rootfs bind below would otherwise propagate to the host, and pivot_root
+ * refuses a shared parent. Found by the mount id statx reports, matched in
+ * mountinfo. */
+static void rootfs_parent_slave(void)
 {
 	uint8_t stx[256];
 	memset(stx, 0, sizeof stx);
@@ -1115,8 +1115,10 @@ static void rootfs_parent_private(void)
 		if (!strstr(opt, "shared:"))
 			break;
 		unescape_mnt(mp);
-		if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
-			die(errno, "make the mount holding the rootfs (%s) private", mp);
+		/* a slave, not private (runc): pivot_root refuses a shared parent and our
+		 * bind must not reach the host, but host mounts still reach a slave root */
+		if (mount(NULL, mp, NULL, MS_SLAVE, NULL) < 0)
+			die(errno, "make the mount holding the rootfs (%s) a slave", mp);
 		break;
 	}
 	free(line);
@@ -1131,7 +1133,7 @@ static void setup_rootfs(void)
 	if (mount(NULL, "/", NULL, early, NULL) < 0)
 		die(errno, "set propagation of / in the container mount namespace");
 	if ((P.propagation & MS_SHARED) || !(P.propagation & MS_REC))
-		rootfs_parent_private();
+		rootfs_parent_slave();
 	if (mount(P.rootfs, P.rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die(errno, "bind rootfs %s onto itself", P.rootfs);
 	rootfd = open(P.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

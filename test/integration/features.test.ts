@@ -493,3 +493,34 @@ t.test('joining a mount namespace by path: the process is in it, chrooted to the
   t.match(bad.stderr, /^tsrun: config\.json: mounts: needs a mount namespace of the container's own/, 'mounts into a joined namespace are refused');
   holder.kill('SIGKILL');
 });
+
+t.test('rootfsPropagation observed from the host: slave and the default receive host mounts, private does not', async (t) => {
+  const { mkdirSync, cpSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  // a shared mount of the test's own, holding a rootfs (this host's / is private)
+  const d = join(sb.dir, 'shared-holder');
+  mkdirSync(d);
+  t.equal(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', d]).status, 0);
+  t.teardown(() => {
+    spawnSync('umount', ['-R', d]);
+  });
+  t.equal(spawnSync('mount', ['--make-shared', d]).status, 0);
+  cpSync(sb.rootfs, join(d, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  const probe = join(d, 'rootfs', 'mnt', 'probe');
+  mkdirSync(probe, { recursive: true });
+  for (const [v, sees] of [['slave', 1], ['rslave', 1], [undefined, 1], ['private', 0], ['rprivate', 0]] as const) {
+    const c = defaultConfig(['sleep', '1000']);
+    c.root = { path: join(d, 'rootfs'), readonly: false };
+    if (v) c.linux.rootfsPropagation = v;
+    const id = sb.id();
+    const r = sb.rt(['run', '-d', '--bundle', sb.bundle(c), id]);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'probe', probe]).status, 0);
+    const e = sb.rt(['exec', id, 'sh', '-c', 'grep -c " /mnt/probe " /proc/self/mountinfo']);
+    t.equal(e.stdout.trim(), String(sees), `${v ?? 'default (rslave)'}: a host mount under the rootfs ${sees ? 'appears' : 'does not appear'} in the container`);
+    spawnSync('umount', [probe]);
+    t.equal(sb.rt(['delete', '--force', id]).status, 0);
+  }
+  spawnSync('umount', ['-R', d]);
+  t.same(sb.leaks(), []);
+});
