@@ -17,6 +17,7 @@ import type { Context } from './context';
 import { compileForState, planSeccomp, sendListener } from './seccomp';
 import { lsmFor } from './lsm';
 import { terminalSocket } from './tty';
+import { STAGE_SILENCE_MS, stuckMessage } from './silence';
 
 export interface CreateOptions {
   id: string;
@@ -168,7 +169,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
     const stateFor = (status: 'creating' | 'created') =>
       JSON.stringify(ociState(store, { ...st!, pid: initPid }, status));
     for (;;) {
-      const { n, fd } = sys.recv(sock, pidfd, buf, -1);
+      const { n, fd } = sys.recv(sock, pidfd, buf, STAGE_SILENCE_MS);
+      if (n === -110 /* ETIMEDOUT */) throw new TsrunError(stuckMessage(initPid || stagePid, STAGE_SILENCE_MS));
       if (fd >= 0) {
         const type = n > 0 ? buf.readUInt32LE(0) : 0;
         if (type === M.PTY && masterFd < 0) masterFd = fd;

@@ -7,6 +7,7 @@ import { hostHierarchies } from '../cgroups';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
 import { copyCallerSize, startRelay, terminalSocket } from './tty';
+import { STAGE_SILENCE_MS, stuckMessage } from './silence';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
@@ -179,7 +180,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
     let pidfd = sp.pidfd;
     for (;;) {
-      const { n, fd } = sys.recv(sp.sock, pidfd, buf, -1);
+      const { n, fd } = sys.recv(sp.sock, pidfd, buf, STAGE_SILENCE_MS);
+      if (n === -110 /* ETIMEDOUT */) throw new TsrunError(stuckMessage(pid || sp.pid, STAGE_SILENCE_MS));
       if (fd >= 0) {
         const type = n > 0 ? buf.readUInt32LE(0) : 0;
         if (type === M.PTY && masterFd < 0) masterFd = fd;

@@ -167,6 +167,23 @@ t.test('unknown verb and unknown flag: usage and non-zero exit', async (t) => {
   t.not(r3.status, 0, 'missing id');
 });
 
+t.test('an init that stops answering during setup: create gives up with a clear error, nothing left', async (t) => {
+  // the prestart hook stops the init (SIGSTOP): it never reports ready
+  const hook = join(sb.dir, 'stop-init.sh');
+  writeFileSync(hook, '#!/bin/sh\npid=$(sed \'s/.*"pid":\\([0-9]*\\).*/\\1/\'); kill -STOP "$pid"\n');
+  chmodSync(hook, 0o755);
+  const c = defaultConfig(['true']);
+  c.hooks = { prestart: [{ path: hook }] };
+  const id = sb.id('stuck');
+  const t0 = Date.now();
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id], { env: { ...process.env, TSRUN_STAGE_TIMEOUT_MS: '1500' } });
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: container init \d+ did not answer for 1\.5 s during setup \(process state T\)\n$/);
+  t.ok(Date.now() - t0 < 10000, 'gave up in time');
+  t.equal(sb.state(id), null);
+  t.same(sb.leaks(), [], 'nothing left behind');
+});
+
 t.test('--log with json: one error object, the same message', async (t) => {
   const log = join(sb.dir, 'log.json');
   const id = sb.id('log');
