@@ -55,7 +55,7 @@ const node = await Bun.build({
   // one CommonJS file: dynamic imports of bundled modules become lazy initialisers
   format: 'cjs',
   target: 'node',
-  external: ['koffi'],
+  external: ['koffi', 'bun:ffi'],
   plugins: [moduleMarks(root)],
   outdir: out,
   naming: 'tsrun.cjs',

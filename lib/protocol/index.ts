@@ -2,7 +2,7 @@
 // Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
 import type { LaunchPlan } from '../plan';
 
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 const MAGIC = 0x50525354;
 
 export const T = {

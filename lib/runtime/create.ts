@@ -116,7 +116,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     sys = (require('../sys') as typeof import('../sys')).loadSys();
-    timing('native library loaded (koffi)');
+    timing(`native library loaded (${process.versions.bun ? 'bun:ffi' : 'koffi'})`);
     // cgroup v2 without a v1 devices controller: the device list as eBPF
     const df = deviceFilterTarget(cg, spec.linux?.resources);
     if (df) {

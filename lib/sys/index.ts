@@ -1,7 +1,9 @@
-// The ONLY module that loads koffi: the ABI check and thin wrappers over
-// native/build/libtsrun.so. No policy. Loaded lazily by the verbs that spawn.
-import { writeSync } from 'node:fs';
+// The ONLY module that calls native code: the ABI check and thin wrappers
+// over native/build/libtsrun.so, bound by lib/sys/ffi. No policy. Loaded
+// lazily by the verbs that spawn.
+import { closeSync, read, writeSync } from 'node:fs';
 import { TsrunError, errnoName } from '../errors';
+import type { NativeFn } from './ffi';
 
 export interface Sys {
   /** a path that executes the stage program (a sealed memfd of this process) */
@@ -33,56 +35,86 @@ export interface Sys {
 import { ABI_VERSION } from '../protocol';
 import { nativeFiles, type NativeFiles } from './native-files';
 
-
 let cached: Sys | undefined;
 
 const MFD_CLOEXEC = 1;
 
+// libtsrun's functions, declared once for either binder (lib/sys/ffi)
+const LIBTSRUN = [
+  'int tsrun_abi_version(void)',
+  'int tsrun_memfd_sealed(const char *name, const uint8_t *data, int len, int exec)',
+  'int tsrun_spawn(int stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)',
+  'int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout, _Out_ int *fd)',
+  'int tsrun_tty_raw(int fd, _Out_ uint8_t *saved, int len)',
+  'int tsrun_tty_restore(int fd, const uint8_t *saved)',
+  'int tsrun_winsize_copy(int from, int to)',
+  'int tsrun_relay_bg(int master, int in, int out, int pidfd)',
+  'int tsrun_bpf_device_filter(const char *dir, const uint8_t *insns, int count, _Out_ uint8_t *log, int loglen)',
+  'int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)',
+  'int tsrun_send(int sock, const uint8_t *buf, int len)',
+  'int tsrun_waitpid(int pid)',
+  'int tsrun_waitpid_bg(int pid)',
+  'int tsrun_pidfd_open(int pid)',
+  'int tsrun_pidfd_signal(int pidfd, int sig)',
+  'int tsrun_pidfd_wait(int pidfd, int timeout)',
+  'int tsrun_set_subreaper(void)',
+  'int tsrun_close(int fd)',
+  'int tsrun_mkfifo(const char *path, unsigned int mode)',
+];
+
+/** The 4-byte result a *_bg call's thread writes to FD when it returns. */
+function bgResult(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const b = Buffer.alloc(4);
+    read(fd, b, 0, 4, null, (e, n) => {
+      closeSync(fd);
+      if (e) reject(e);
+      else resolve(n === 4 ? b.readInt32LE(0) : -5 /* EIO */);
+    });
+  });
+}
+
 export function loadSys(files: NativeFiles = nativeFiles): Sys {
   if (cached) return cached;
-  let koffi;
+  let ffi;
   try {
-    koffi = files.koffi();
+    ffi = files.ffi();
   } catch (e) {
-    throw new TsrunError(`load koffi's native module (${files.where}): ${(e as Error).message}`);
+    throw new TsrunError(`load the foreign-function interface (${files.where}): ${(e as Error).message}`);
   }
-  const libc = koffi.load('libc.so.6');
-  const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
-  const closeFd = libc.func('int close(int fd)');
-  let lib;
+  const libc = ffi.load('libc.so.6', ['int memfd_create(const char *name, unsigned int flags)', 'int close(int fd)']);
+  let n: Record<string, NativeFn>;
   let libFd = -1;
   try {
-    lib = koffi.load(files.libtsrun((name, bytes) => {
-      libFd = memfdCreate(name, MFD_CLOEXEC);
-      if (libFd < 0) throw new TsrunError(`memfd_create ${name}`, { errno: errnoName(koffi.errno()) });
+    n = ffi.load(files.libtsrun((name, bytes) => {
+      libFd = libc.memfd_create!(name, MFD_CLOEXEC);
+      if (libFd < 0) throw new TsrunError(`memfd_create ${name}`, ffi.errno() ? { errno: errnoName(ffi.errno()) } : {});
       writeSync(libFd, bytes);
       return libFd;
-    }));
+    }), LIBTSRUN);
   } catch (e) {
     throw new TsrunError(`load libtsrun.so (${files.where}; run "npm run build"): ${(e as Error).message}`);
   } finally {
     // dlopen() keeps its own mapping
-    if (libFd >= 0) closeFd(libFd);
+    if (libFd >= 0) libc.close!(libFd);
   }
-  const abi = lib.func('int tsrun_abi_version(void)')();
+  const abi = n.tsrun_abi_version!();
   if (abi !== ABI_VERSION) throw new TsrunError(`native ABI ${abi} does not match ${ABI_VERSION}: rebuild with "npm run build"`);
-  const memfdSealed = lib.func('int tsrun_memfd_sealed(const char *name, const uint8_t *data, int len, int exec)');
-  const spawn = lib.func('int tsrun_spawn(int stage, const uint8_t *plan, int len, int preserve, _Out_ int *out, _Out_ uint8_t *err, int errlen)');
-  const recv = lib.func('int tsrun_recv(int sock, int pidfd, _Out_ uint8_t *buf, int cap, int timeout, _Out_ int *fd)');
-  const ttyRaw = lib.func('int tsrun_tty_raw(int fd, _Out_ uint8_t *saved, int len)');
-  const ttyRestore = lib.func('int tsrun_tty_restore(int fd, const uint8_t *saved)');
-  const winsizeCopy = lib.func('int tsrun_winsize_copy(int from, int to)');
-  const relay = lib.func('int tsrun_relay(int master, int in, int out, int pidfd)');
-  const bpfDevices = lib.func('int tsrun_bpf_device_filter(const char *dir, const uint8_t *insns, int count, _Out_ uint8_t *log, int loglen)');
-  const sendFdTo = lib.func('int tsrun_send_fd_to(const char *path, int fd, const uint8_t *data, int len)');
-  const send = lib.func('int tsrun_send(int sock, const uint8_t *buf, int len)');
-  const waitpid = lib.func('int tsrun_waitpid(int pid)');
-  const pidfdOpen = lib.func('int tsrun_pidfd_open(int pid)');
-  const pidfdSignal = lib.func('int tsrun_pidfd_signal(int pidfd, int sig)');
-  const pidfdWait = lib.func('int tsrun_pidfd_wait(int pidfd, int timeout)');
-  const subreaper = lib.func('int tsrun_set_subreaper(void)');
-  const close = lib.func('int tsrun_close(int fd)');
-  const mkfifo = libc.func('int mkfifo(const char *path, uint32_t mode)');
+  const memfdSealed = n.tsrun_memfd_sealed!;
+  const spawn = n.tsrun_spawn!;
+  const recv = n.tsrun_recv!;
+  const ttyRaw = n.tsrun_tty_raw!;
+  const ttyRestore = n.tsrun_tty_restore!;
+  const winsizeCopy = n.tsrun_winsize_copy!;
+  const bpfDevices = n.tsrun_bpf_device_filter!;
+  const sendFdTo = n.tsrun_send_fd_to!;
+  const send = n.tsrun_send!;
+  const waitpid = n.tsrun_waitpid!;
+  const pidfdOpen = n.tsrun_pidfd_open!;
+  const pidfdSignal = n.tsrun_pidfd_signal!;
+  const pidfdWait = n.tsrun_pidfd_wait!;
+  const subreaper = n.tsrun_set_subreaper!;
+  const close = n.tsrun_close!;
   let stageFd = -1;
   const stage = (): number => {
     if (stageFd < 0) {
@@ -133,10 +165,10 @@ export function loadSys(files: NativeFiles = nativeFiles): Sys {
     winsizeCopy(from, to) {
       winsizeCopy(from, to);
     },
-    relay(master, input, output, pidfd) {
-      return new Promise((resolve, reject) => {
-        relay.async(master, input, output, pidfd, (e: Error | null) => (e ? reject(e) : resolve()));
-      });
+    async relay(master, input, output, pidfd) {
+      const fd = n.tsrun_relay_bg!(master, input, output, pidfd);
+      if (fd < 0) fail('terminal relay: start its thread', fd);
+      await bgResult(fd);
     },
     send(sock, buf) {
       const r = send(sock, buf, buf.length);
@@ -146,9 +178,9 @@ export function loadSys(files: NativeFiles = nativeFiles): Sys {
       return waitpid(pid);
     },
     waitpidAsync(pid) {
-      return new Promise((resolve, reject) => {
-        waitpid.async(pid, (e: Error | null, r: number) => (e ? reject(e) : resolve(r)));
-      });
+      const fd = n.tsrun_waitpid_bg!(pid);
+      if (fd < 0) fail(`wait for ${pid}: start its thread`, fd);
+      return bgResult(fd);
     },
     pidfdOpen(pid) {
       const r = pidfdOpen(pid);
@@ -169,7 +201,8 @@ export function loadSys(files: NativeFiles = nativeFiles): Sys {
       close(fd);
     },
     mkfifo(path, mode) {
-      if (mkfifo(path, mode) < 0) fail(`mkfifo ${path}`, koffi.errno());
+      const r = n.tsrun_mkfifo!(path, mode);
+      if (r < 0) fail(`mkfifo ${path}`, r);
     },
   };
   return cached;

@@ -2,12 +2,14 @@
  * lib/sys. No policy here: every decision is made in TypeScript. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -422,3 +424,56 @@ int tsrun_set_subreaper(void)
 }
 
 int tsrun_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+int tsrun_mkfifo(const char *path, unsigned int mode) { return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0; }
+
+/* The blocking calls on a thread of their own, for either engine: the caller
+ * gets the read end of a pipe that yields the result (4 bytes) when the call
+ * returns, and waits for it with an ordinary asynchronous read. No FFI
+ * callback, no engine thread pool blocked on our poll(). */
+struct bg {
+	int kind; /* 0 relay, 1 waitpid */
+	int a, b, c, d;
+	int wfd;
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg *g = arg;
+	int r = g->kind == 0 ? tsrun_relay(g->a, g->b, g->c, g->d) : tsrun_waitpid(g->a);
+	if (write(g->wfd, &r, sizeof r) < 0) {
+	}
+	close(g->wfd);
+	free(g);
+	return NULL;
+}
+
+static int bg_start(int kind, int a, int b, int c, int d)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	struct bg *g = malloc(sizeof *g);
+	if (!g) {
+		close(p[0]);
+		close(p[1]);
+		return -ENOMEM;
+	}
+	*g = (struct bg){.kind = kind, .a = a, .b = b, .c = c, .d = d, .wfd = p[1]};
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&t, &at, bg_main, g);
+	pthread_attr_destroy(&at);
+	if (e) {
+		free(g);
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
+	return p[0];
+}
+
+int tsrun_relay_bg(int master, int in, int out, int pidfd) { return bg_start(0, master, in, out, pidfd); }
+int tsrun_waitpid_bg(int pid) { return bg_start(1, pid, 0, 0, 0); }

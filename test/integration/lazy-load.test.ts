@@ -1,5 +1,5 @@
 // What each verb evaluates is part of its cost: state/start/kill/delete/
-// pause/resume must not run the validators, the plan builder, koffi or yargs.
+// pause/resume must not run the validators, the plan builder, the native layer (lib/sys) or yargs.
 // Both bundles (the compiled executable and the Node one) record every module
 // as its body runs (lib/build/plugins.mjs) and `--debug` prints the list, so
 // this looks at the executable that ships, not a build made for the test.
@@ -57,7 +57,7 @@ const HEAVY: [string, (m: string) => boolean][] = [
   ['the validators', (m) => m === 'lib/_build/validators.cjs'],
   ['the spec checks', (m) => m === 'lib/spec/index.ts'],
   ['the plan builder', (m) => m === 'lib/plan/index.ts'],
-  ['koffi (lib/sys)', (m) => m === 'lib/sys/index.ts'],
+  ['the native layer (lib/sys)', (m) => m === 'lib/sys/index.ts'],
   ['the seccomp compiler', (m) => m === 'lib/seccomp/index.ts'],
   ['yargs', (m) => m.startsWith('node_modules/yargs') || m === 'lib/cli/yargs.ts'],
 ];
@@ -73,7 +73,7 @@ t.test('the lifecycle verbs evaluate none of create\'s modules', async (t) => {
   const c = loads(['create', '--bundle', b, id]);
   t.equal(c.status, 0, `create succeeds ${c.out}`);
   t.ok(c.modules.includes('lib/cli/main.ts'), 'the list is there (the marks work)');
-  t.same(heavyIn(c), ['the validators', 'the spec checks', 'the plan builder', 'koffi (lib/sys)'], 'create: the validators, the spec checks, the plan, koffi; no seccomp compiler without linux.seccomp, no yargs');
+  t.same(heavyIn(c), ['the validators', 'the spec checks', 'the plan builder', 'the native layer (lib/sys)'], 'create: the validators, the spec checks, the plan, the native layer; no seccomp compiler without linux.seccomp, no yargs');
   if (NODE) t.same(c.builtins.filter((m) => HEAVY_BUILTINS.includes(m) && m !== 'os'), [], `create: none of ${HEAVY_BUILTINS.join(', ')} but os`);
   for (const args of [['state', id], ['start', id], ['pause', id], ['resume', id], ['kill', id, 'KILL']]) {
     const l = loads(args);
@@ -88,13 +88,13 @@ t.test('the lifecycle verbs evaluate none of create\'s modules', async (t) => {
   t.same(heavyIn(d), [], 'delete: none of create\'s modules');
 });
 
-t.test('exec evaluates the plan builder and koffi, not the validators', async (t) => {
+t.test('exec evaluates the plan builder and the native layer, not the validators', async (t) => {
   const id = sb.id();
   const b = sb.bundle(defaultConfig(['sleep', '30']));
   t.equal(spawnSync(TSRUN, ['--root', sb.root, 'run', '-d', '--bundle', b, id], { stdio: 'ignore' }).status, 0, 'run -d');
   const l = loads(['exec', id, 'true']);
   t.equal(l.status, 0, 'exec succeeds');
-  t.same(heavyIn(l), ['the plan builder', 'koffi (lib/sys)'], 'exec: the plan and koffi only');
+  t.same(heavyIn(l), ['the plan builder', 'the native layer (lib/sys)'], 'exec: the plan and the native layer only');
   if (NODE) t.same(l.builtins.filter((m) => HEAVY_BUILTINS.includes(m)), [], 'no tty/net/streams without a terminal');
   spawnSync(TSRUN, ['--root', sb.root, 'delete', '-f', id], { stdio: 'ignore' });
 });
@@ -105,7 +105,7 @@ t.test('help evaluates yargs (the check can see it)', async (t) => {
   t.ok(heavyIn(l).includes('yargs'), `yargs was evaluated for the error text: ${l.modules.join(' ')}`);
 });
 
-t.test('koffi on Node: the prebuilt module exists here; without it the package entry is used', { skip: !NODE && 'Node only (the executable embeds koffi)' }, async (t) => {
+t.test('koffi on Node: the prebuilt module exists here; without it the package entry is used', { skip: !NODE && 'Node only (the executable binds with bun:ffi)' }, async (t) => {
   t.ok(existsSync(koffiPrebuilt()), `prebuilt koffi at ${koffiPrebuilt()}`);
   const k = loadKoffi(join(sb.dir, 'no-such-koffi.node'));
   t.type(k.load, 'function', 'fallback: a working koffi from require("koffi")');
