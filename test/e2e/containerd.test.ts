@@ -8,14 +8,11 @@ import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, REPO, cgroupMounts, sleepMs } from '../lib/harness';
+import { Sandbox, REPO, cgroupMounts, skipSuite, sleepMs } from '../lib/harness';
 import { buildBusyboxImage } from '../lib/image';
 
 const HAVE = spawnSync('containerd', ['--version']).status === 0 && spawnSync('ctr', ['--version']).status === 0;
-if (!HAVE) {
-  t.comment('SKIP: containerd is not installed (.ci/run installs it)');
-  process.exit(0);
-}
+if (!HAVE) skipSuite(t, 'containerd is not installed (.ci/run installs it)');
 
 const sb = new Sandbox('ctd');
 const D = sb.dir;

@@ -7,13 +7,10 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, REPO, cgroupMounts, sleepMs } from '../lib/harness';
+import { Sandbox, REPO, cgroupMounts, skipSuite, sleepMs } from '../lib/harness';
 import { buildBusyboxImage } from '../lib/image';
 
-if (spawnSync('podman', ['--version']).status !== 0) {
-  t.comment('SKIP: podman is not installed (.ci/run installs it)');
-  process.exit(0);
-}
+if (spawnSync('podman', ['--version']).status !== 0) skipSuite(t, 'podman is not installed (.ci/run installs it)');
 
 const sb = new Sandbox('pdm');
 const D = sb.dir;

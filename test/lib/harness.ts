@@ -301,3 +301,19 @@ export function podmanProfile(sb: Sandbox): Record<string, unknown> | undefined 
     }
   }
 }
+
+/** CI installs every tool a suite needs (.ci/run): there a missing one is a failure, not a skip. */
+export const REQUIRE_ALL = process.env.CI === 'true';
+
+/**
+ * A whole test file whose tools are missing: a tap skip with the reason, or
+ * under CI=true a failed file. Ends the process (nothing else of the file runs).
+ */
+export function skipSuite(t: { plan(n: number, comment?: string): void }, reason: string): never {
+  if (REQUIRE_ALL) {
+    process.stderr.write(`required suite cannot run under CI=true: ${reason}\n`);
+    process.exit(1);
+  }
+  t.plan(0, `SKIP: ${reason}`);
+  process.exit(0);
+}

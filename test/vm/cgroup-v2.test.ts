@@ -6,14 +6,11 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, TSRUN, type Config } from '../lib/harness';
+import { defaultConfig, skipSuite, TSRUN, type Config } from '../lib/harness';
 import { findVm, runInVm } from './qemu';
 
 const vm = findVm();
-if (typeof vm === 'string') {
-  t.comment(`SKIP: ${vm} (.ci/run installs qemu-system-x86 and linux-image-amd64)`);
-  process.exit(0);
-}
+if (typeof vm === 'string') skipSuite(t, `${vm} (.ci/run installs qemu-system-x86 and linux-image-amd64)`);
 
 // ~3 minutes under emulation here; room for a slower CI machine
 t.setTimeout(900000);
