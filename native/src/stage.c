@@ -1521,6 +1521,37 @@ static void prepare_idmapped(void)
 	}
 }
 
+/* Close every fd in [lo, hi]: close_range, or where the kernel lacks it
+ * (ENOSYS, < 5.9) each open fd listed in /proc/self/fd. A failure is fatal:
+ * an fd left open would cross into the container. */
+static void close_fds(unsigned int lo, unsigned int hi)
+{
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+	if (errno != ENOSYS && errno != EINVAL)
+		die(errno, "close_range %u-%u", lo, hi);
+	int d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		die(errno, "close inherited fds: open /proc/self/fd");
+	char buf[4096];
+	int fds[1024], n = 0;
+	long got;
+	while ((got = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0)
+		for (long off = 0; off < got;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(buf + off);
+			long fd = strtol(e->name, NULL, 10);
+			if (e->name[0] >= '0' && e->name[0] <= '9' && fd != d && (unsigned long)fd >= lo && (unsigned long)fd <= hi) {
+				if (n == 1024)
+					die(E2BIG, "close inherited fds: more than 1024 open");
+				fds[n++] = (int)fd;
+			}
+			off += e->reclen;
+		}
+	close(d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 static int stage_init(int argc, char **argv)
 {
 	if (argc < 4)
@@ -1553,8 +1584,8 @@ static int stage_init(int argc, char **argv)
 	if ((unsigned)syncfd < first)
 		die(EINVAL, "sync fd %d collides with preserved fds", syncfd);
 	if ((unsigned)syncfd > first)
-		syscall(SYS_close_range, first, (unsigned)syncfd - 1, 0);
-	syscall(SYS_close_range, (unsigned)syncfd + 1, ~0U, 0);
+		close_fds(first, (unsigned)syncfd - 1);
+	close_fds((unsigned)syncfd + 1, ~0U);
 
 	int fifofd = -1;
 	if (P.fifo) {
