@@ -228,8 +228,11 @@ export function create(ctx: Context, o: CreateOptions): Created {
     st.namespaces = nsPaths(initPid);
     store.save(st);
     if (o.pidFile) writeAtomic(resolve(o.pidFile), String(initPid), 0o644);
-    let go = Buffer.from(stateFor('created'));
-    if (go.length > MSG_MAX) go = go.subarray(0, 0);
+    // the state rides with GO for the startContainer hooks' stdin, whole or not at all
+    const go = spec.hooks?.startContainer?.length ? Buffer.from(stateFor('created')) : Buffer.alloc(0);
+    if (go.length > MSG_MAX) {
+      throw new TsrunError(`hooks.startContainer: the container state is ${go.length} bytes, over the ${MSG_MAX} the stage takes for the hooks' stdin (annotations too large?)`);
+    }
     sys.send(sock, encodeFrame(M.GO, go));
     sys.close(sock);
     sock = -1;

@@ -184,6 +184,23 @@ t.test('an init that stops answering during setup: create gives up with a clear 
   t.same(sb.leaks(), [], 'nothing left behind');
 });
 
+t.test('startContainer hooks and a state too big for their stdin: an error, not an empty stdin', async (t) => {
+  const c = defaultConfig(['true']);
+  c.annotations = { big: 'x'.repeat(9000) };
+  c.hooks = { startContainer: [{ path: '/bin/true' }] };
+  const id = sb.id('bigstate');
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: hooks\.startContainer: the container state is \d+ bytes, over the 8192 the stage takes/);
+  t.equal(sb.state(id), null);
+  t.same(sb.leaks(), []);
+  const ok = defaultConfig(['true']);
+  ok.annotations = { big: 'x'.repeat(9000) };
+  const id2 = sb.id('bigstate');
+  t.equal(sb.rt(['create', '--bundle', sb.bundle(ok), id2]).status, 0, 'without startContainer hooks the size does not matter');
+  t.equal(sb.rt(['delete', '--force', id2]).status, 0);
+});
+
 t.test('--log with json: one error object, the same message', async (t) => {
   const log = join(sb.dir, 'log.json');
   const id = sb.id('log');
