@@ -183,6 +183,16 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const log = new Logger(g.log as string | undefined, format as LogFormat, !!g.debug);
+  // not ignored silently: rootless mode comes with a later issue
+  const rootless = g.rootless as string;
+  if (rootless !== 'auto' && rootless !== 'false' && rootless !== 'true') {
+    log.error(`invalid --rootless value ${JSON.stringify(rootless)} (true, false or auto)`);
+    return 1;
+  }
+  if (rootless === 'true') {
+    log.error('--rootless=true: rootless mode (ignoring cgroup permission errors) is not implemented in this tsrun yet');
+    return 1;
+  }
   const ctx: Context = {
     store: new StateStore(g.root as string),
     log,
