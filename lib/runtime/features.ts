@@ -21,7 +21,8 @@ export function features(version: string): Record<string, unknown> {
     linux: {
       namespaces: Object.keys(NAMESPACES),
       capabilities: CAPS,
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      // rdma: resources.rdma is applied (rdma.max), refused where the host has no rdma controller
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
       seccomp: {
         enabled: true,
         actions: [...ACTIONS],

@@ -524,3 +524,9 @@ t.test('rootfsPropagation observed from the host: slave and the default receive 
   spawnSync('umount', ['-R', d]);
   t.same(sb.leaks(), []);
 });
+
+t.test('features says what the code does: rdma limits are applied, the systemd driver is not there', async (t) => {
+  const f = JSON.parse(sb.rt(['features']).stdout);
+  t.same(f.linux.cgroup, { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true });
+  t.equal(f.ociVersionMax, '1.3.0');
+});
