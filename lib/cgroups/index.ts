@@ -181,17 +181,27 @@ export function frozenBeforeStart(s: CgroupSetup): boolean {
   }
 }
 
+/** The directories of DIR's path that do not exist yet, parents first. */
+function missingDirs(h: Hierarchy, dir: string): string[] {
+  const made: string[] = [];
+  let d = dir;
+  while (!existsSync(d) && d.length > h.mount.length) {
+    made.unshift(d);
+    d = join(d, '..');
+  }
+  return made;
+}
+
+/** What createCgroups is about to make: written into the state first, so that a kill -9 leaves nothing delete cannot find. */
+export function cgroupsToCreate(s: CgroupSetup): string[] {
+  return s.paths.flatMap((dir, i) => missingDirs(s.hierarchies[i]!, dir));
+}
+
 /** Create every directory (recording which we made) and prepare cpuset. */
 export function createCgroups(s: CgroupSetup): void {
   for (const [i, dir] of s.paths.entries()) {
     const h = s.hierarchies[i]!;
-    const made: string[] = [];
-    let d = dir;
-    while (!existsSync(d) && d.length > h.mount.length) {
-      made.unshift(d);
-      d = join(d, '..');
-    }
-    for (const m of made) {
+    for (const m of missingDirs(h, dir)) {
       try {
         mkdirSync(m);
       } catch (e) {

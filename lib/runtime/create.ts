@@ -7,7 +7,7 @@ import { TsrunError, errnoName } from '../errors';
 import { checkSpec, loadSpec, type Validator } from '../spec';
 import { buildPlan, type HostFacts } from '../plan';
 import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
-import { planCgroups, createCgroups, cgroupPids, destroyCgroups, frozenBeforeStart, systemdPath, warmAttach } from '../cgroups';
+import { planCgroups, createCgroups, cgroupPids, cgroupsToCreate, destroyCgroups, frozenBeforeStart, systemdPath, warmAttach } from '../cgroups';
 import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import { runHooks } from '../hooks';
 import { runPoststop } from './lifecycle';
@@ -95,6 +95,12 @@ export function create(ctx: Context, o: CreateOptions): Created {
   let st: StoredState | undefined;
   try {
     const cg = planCgroups(spec.linux?.cgroupsPath, o.id);
+    // written down before it exists: a kill -9 from here on leaves a state
+    // that `delete --force` cleans up (what is not there yet is skipped)
+    store.save({
+      ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle, rootfs, created: isoTime(), owner: ownerName(),
+      cgroupPaths: cg.paths, cgroupCreated: cgroupsToCreate(cg), creating: true,
+    });
     createCgroups(cg);
     undo.push(() => {
       destroyCgroups(cg.created);

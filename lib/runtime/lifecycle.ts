@@ -1,6 +1,7 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
 // alone. None of them loads koffi, ajv or the plan builder.
 import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TsrunError } from '../errors';
 import { destroyCgroups, cgroupPids } from '../cgroups';
 import { runHooks } from '../hooks';
@@ -199,8 +200,12 @@ export function del(ctx: Context, id: string, force: boolean): void {
     st = ctx.store.load(id);
   } catch (e) {
     if ((e as Error).message === 'container does not exist') {
-      // with --force a missing container is not an error (runc)
-      if (force) return;
+      // with --force a missing container is not an error (runc), and a state
+      // dir without state.json (a create killed at its first step) goes
+      if (force) {
+        removeBare(ctx, id);
+        return;
+      }
     }
     throw e;
   }
@@ -219,6 +224,22 @@ export function del(ctx: Context, id: string, force: boolean): void {
       if (!waitGone(st, 10_000)) throw new TsrunError(`container init ${st.pid} did not die after SIGKILL`);
     }
     destroy(ctx, st);
+  } finally {
+    unlock();
+  }
+}
+
+/** A state dir with no state.json, once no live create holds its lock. */
+function removeBare(ctx: Context, id: string): void {
+  if (!existsSync(ctx.store.dir(id))) return;
+  let unlock: () => void;
+  try {
+    unlock = ctx.store.lock(id, 2000);
+  } catch {
+    return; /* gone meanwhile, or a create that is alive */
+  }
+  try {
+    if (!existsSync(join(ctx.store.dir(id), 'state.json'))) ctx.store.remove(id);
   } finally {
     unlock();
   }

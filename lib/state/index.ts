@@ -3,7 +3,7 @@
 // alive with the recorded start time (pid reuse), the exec fifo present means
 // created, a frozen cgroup means paused.
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmdirSync, rmSync,
+  closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmdirSync, rmSync,
   unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -178,11 +178,17 @@ export class StateStore {
     const path = join(this.dir(id), 'lock');
     const me = `${process.pid} ${procStartTime(process.pid) ?? 0}`;
     const deadline = Date.now() + timeoutMs;
+    // written whole, then linked into place: a holder killed half-way
+    // leaves no empty lock that nobody could tell stale (it blocked delete)
+    const mine = `${path}.${process.pid}`;
     for (;;) {
       try {
-        const fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, me);
-        closeSync(fd);
+        writeFileSync(mine, me, { mode: 0o600 });
+        try {
+          linkSync(mine, path);
+        } finally {
+          unlinkSync(mine);
+        }
         return () => {
           try {
             unlinkSync(path);

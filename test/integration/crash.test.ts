@@ -52,3 +52,23 @@ for (const phase of ['prestart', 'createContainer'] as const) {
     t.same(sb.leaks(), [], 'nothing left behind');
   });
 }
+
+t.test('kill -9 of create at random moments: delete --force leaves nothing (50 trials)', async (t) => {
+  // spread over the whole create: from before the state dir exists to after the init waits
+  const c = defaultConfig(['true']);
+  const b = sb.bundle(c);
+  const problems: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const id = sb.id('rnd');
+    const child = spawn(sb.bin, ['--root', sb.root, 'create', '--bundle', b, id], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40)));
+    child.kill('SIGKILL');
+    await exited;
+    const d = sb.rt(['delete', '--force', id]);
+    if (d.status !== 0) problems.push(`trial ${i}: delete --force exited ${d.status}: ${d.stderr.trim()}`);
+    const leaks = sb.leaks();
+    if (leaks.length) problems.push(`trial ${i}: ${leaks.join(', ')}`);
+  }
+  t.same(problems, [], 'no state dir, cgroup, mount or process left after any trial');
+});
