@@ -88,6 +88,23 @@ t.test('concurrent execs', async (t) => {
   t.same(got.map((g) => g[1]), ['0', '1', '2', '3', '4', '5']);
 });
 
+t.test('many short execs: tsrun itself always exits cleanly (no crash at exit after the wait thread)', async (t) => {
+  // on Node, koffi unloading libtsrun at exit under a returning wait thread was a SIGSEGV (~3% of execs)
+  const { spawn } = await import('node:child_process');
+  const bad: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const runs = [...Array(6).keys()].map(() => new Promise<void>((res) => {
+      const ch = spawn(sb.bin, ['--root', sb.root, 'exec', id, 'true'], { stdio: 'ignore' });
+      ch.on('close', (code, sig) => {
+        if (code !== 0) bad.push(`${code} ${sig}`);
+        res();
+      });
+    }));
+    await Promise.all(runs);
+  }
+  t.same(bad, [], '30 execs, all exit 0');
+});
+
 t.test('refusals: one clear line, nothing left', async (t) => {
   const bad = join(sb.dir, 'bad.json');
   writeFileSync(bad, '{"args": [], "cwd": "/"}');
