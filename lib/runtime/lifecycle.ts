@@ -1,5 +1,5 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
-// alone. None of them loads koffi, ajv or the plan builder.
+// alone. None of them loads the native layer, ajv or the plan builder.
 import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors';
@@ -73,14 +73,14 @@ export function start(ctx: Context, id: string): void {
   }
 }
 
-/** Kill the init and wait until it is gone (its cgroup stays for delete). */
-function stopInit(st: StoredState): void {
+/** Kill the init and wait until it is gone (its cgroup stays for delete); false if it outlived the wait. */
+function stopInit(st: StoredState): boolean {
   try {
     process.kill(st.pid, 9);
   } catch {
     /* gone */
   }
-  waitGone(st, 10_000);
+  return waitGone(st, 10_000);
 }
 
 export function state(ctx: Context, id: string): OciState {
@@ -216,12 +216,7 @@ export function del(ctx: Context, id: string, force: boolean): void {
     }
     if (status !== 'stopped') {
       if (status === 'paused' && st.freezer) thaw(st.freezer);
-      try {
-        process.kill(st.pid, 9);
-      } catch {
-        /* gone meanwhile */
-      }
-      if (!waitGone(st, 10_000)) throw new TsrunError(`container init ${st.pid} did not die after SIGKILL`);
+      if (!stopInit(st)) throw new TsrunError(`container init ${st.pid} did not die after SIGKILL`);
     }
     destroy(ctx, st);
   } finally {
