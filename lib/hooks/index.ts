@@ -61,7 +61,9 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
     killSignal: 'SIGKILL',
     maxBuffer: 1 << 20,
   });
-  if (r.error) {
+  // EPIPE: the hook exited without reading its stdin (allowed); its exit status decides
+  const unread = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && (r.status !== null || r.signal !== null);
+  if (r.error && !unread) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new TsrunError(`${what}: timed out after ${hook.timeout}s`);
     throw new TsrunError(`${what}: ${code ?? r.error.message}`);
