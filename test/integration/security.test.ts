@@ -270,3 +270,63 @@ t.test('CVE-2024-21626 (exec side): a cwd through /proc/self/fd cannot reach a h
   t.equal(r.stdout, '0 1 2 3 /\n', 'only stdio (3 is ls reading the directory)');
   t.equal(sb.rt(['delete', '--force', id]).status, 0);
 });
+
+/** A mount namespace (a private copy of ours) whose /proc is a tmpfs with
+ * decoy files where the runtime's procfs writes would land: what a
+ * container that owns the mount namespace another one joins can build. */
+async function decoyProcNamespace(t: Test): Promise<{ pid: number; decoy: (f: string) => string }> {
+  const script = 'mount -t tmpfs decoy /proc && mkdir -p /proc/self && for f in timens_offsets oom_score_adj setgroups uid_map gid_map; do : > /proc/self/$f; done && echo ready && exec sleep 1000';
+  const p = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { p.kill('SIGKILL'); });
+  await new Promise<void>((res, rej) => {
+    p.stdout!.once('data', () => res());
+    p.once('exit', (c) => rej(new Error(`decoy namespace exited ${c}`)));
+  });
+  const pid = p.pid!;
+  const decoy = (f: string) => spawnSync('nsenter', ['-t', String(pid), '-m', 'cat', `/proc/self/${f}`], { encoding: 'utf8' }).stdout;
+  return { pid, decoy };
+}
+
+function joinedMountConfig(pid: number): Config {
+  const c = defaultConfig(['sleep', '1000']);
+  delete (c as Record<string, unknown>).hostname;
+  c.root = { path: sb.rootfs, readonly: false };
+  c.mounts = [];
+  c.linux.maskedPaths = [];
+  c.linux.readonlyPaths = [];
+  c.linux.namespaces = [{ type: 'pid' }, { type: 'mount', path: `/proc/${pid}/ns/mnt` }];
+  return c;
+}
+
+t.test('CVE-2025-52881 class: procfs writes never go through a joined mount namespace\'s /proc (a tmpfs with decoys)', async (t) => {
+  const { pid, decoy } = await decoyProcNamespace(t);
+  const c = joinedMountConfig(pid);
+  c.linux.namespaces.push({ type: 'time' });
+  (c.linux as Record<string, unknown>).timeOffsets = { monotonic: { secs: 7 * 86400, nanosecs: 0 } };
+  (c.process as Record<string, unknown>).oomScoreAdj = 123;
+  const id = sb.id();
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  t.equal(r.status, 0, r.stderr);
+  const init = sb.state(id)!.pid;
+  t.match(readFileSync(`/proc/${init}/timens_offsets`, 'utf8'), /monotonic\s+604800\s+0/, 'the offsets reached the real time namespace');
+  t.equal(readFileSync(`/proc/${init}/oom_score_adj`, 'utf8').trim(), '123');
+  t.equal(decoy('timens_offsets'), '', 'the decoy timens_offsets was not written');
+  t.equal(decoy('oom_score_adj'), '');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
+
+t.test('CVE-2025-52881 class: a new user namespace\'s id maps are written through the runtime\'s procfs, not the joined one', async (t) => {
+  const { pid, decoy } = await decoyProcNamespace(t);
+  const c = joinedMountConfig(pid);
+  c.linux.namespaces.push({ type: 'user' });
+  c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const id = sb.id();
+  const r = sb.rt(['create', '--bundle', sb.bundle(c), id]);
+  t.equal(r.status, 0, r.stderr);
+  const init = sb.state(id)!.pid;
+  t.match(readFileSync(`/proc/${init}/uid_map`, 'utf8'), /^\s*0\s+100000\s+65536\s*$/);
+  t.match(readFileSync(`/proc/${init}/gid_map`, 'utf8'), /^\s*0\s+100000\s+65536\s*$/);
+  t.equal(decoy('uid_map') + decoy('gid_map'), '', 'no map written to the decoys');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
+});
