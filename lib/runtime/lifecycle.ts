@@ -73,13 +73,19 @@ export function start(ctx: Context, id: string): void {
   }
 }
 
-/** Kill the init and wait until it is gone (its cgroup stays for delete); false if it outlived the wait. */
-function stopInit(st: StoredState): boolean {
+/** Signal the init only while it is the process recorded (pid and start time): a pid is reused. */
+export function signalInit(st: StoredState, sig: number): void {
+  if (!initAlive(st)) return;
   try {
-    process.kill(st.pid, 9);
+    process.kill(st.pid, sig);
   } catch {
     /* gone */
   }
+}
+
+/** Kill the init and wait until it is gone (its cgroup stays for delete); false if it outlived the wait. */
+function stopInit(st: StoredState): boolean {
+  signalInit(st, 9);
   return waitGone(st, 10_000);
 }
 

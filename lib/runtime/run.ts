@@ -1,7 +1,7 @@
 // run = create + start (+ wait, forward signals, delete unless --keep).
 import { TsrunError } from '../errors';
 import { create, type CreateOptions } from './create';
-import { destroy, start } from './lifecycle';
+import { destroy, signalInit, start } from './lifecycle';
 import type { Context } from './context';
 import { exitCode, forwardSignals } from './signals';
 import { startRelay, type Relay } from './tty';
@@ -20,7 +20,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
     try {
       start(ctx, o.id);
     } catch (e) {
-      cleanup(ctx, o.id);
+      cleanup(ctx, o.id, true);
       throw e;
     }
     return 0;
@@ -49,7 +49,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
       await waiting;
       await relay?.done;
       // a failed start (a hook) leaves a stopped container: run removes it unless --keep
-      if (!o.keep) cleanup(ctx, o.id);
+      if (!o.keep) cleanup(ctx, o.id, false);
       throw e;
     }
     ws = await waiting;
@@ -57,19 +57,21 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   } finally {
     stopForwarding();
   }
-  if (!o.keep) cleanup(ctx, o.id);
+  if (!o.keep) cleanup(ctx, o.id, false);
   if (ws < 0) throw new TsrunError(`wait for container init ${pid} failed`);
   return exitCode(ws);
 }
 
-function cleanup(ctx: Context, id: string): void {
+/**
+ * Remove the container. KILL_INIT: the init may still run (we never reaped
+ * it); signalled only while it is the recorded process (its start time).
+ * Once reaped its pid may already be someone else's: only the cgroup's
+ * processes are killed then (destroy).
+ */
+function cleanup(ctx: Context, id: string, killInit: boolean): void {
   try {
     const st = ctx.store.load(id);
-    try {
-      process.kill(st.pid, 9);
-    } catch {
-      /* gone */
-    }
+    if (killInit) signalInit(st, 9);
     destroy(ctx, st);
   } catch (e) {
     ctx.log.warn(`delete ${id}: ${(e as Error).message}`);

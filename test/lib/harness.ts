@@ -191,10 +191,14 @@ export class Sandbox {
     return JSON.parse(r.stdout);
   }
 
-  /** Force-delete every container we made, then remove the temp dir. */
+  /**
+   * What the tests left behind (looked for first: a container a test did not
+   * delete is a leak), then force-delete every container we made and remove
+   * the temp dir.
+   */
   cleanup(): string[] {
-    for (const id of this.ids) this.rt(['delete', '--force', id]);
     const leaks = this.leaks();
+    for (const id of this.ids) this.rt(['delete', '--force', id]);
     rmSync(this.dir, { recursive: true, force: true });
     // the test cgroup parent in every hierarchy
     for (const h of cgroupMounts()) {
@@ -224,13 +228,15 @@ export class Sandbox {
       const r = spawnSync('find', [p, '-mindepth', '1', '-type', 'd'], { encoding: 'utf8' });
       for (const l of r.stdout.split('\n').filter(Boolean)) out.push(`cgroup ${l}`);
     }
+    // ours: named after the sandbox (hooks, bundles) or in its cgroups (every
+    // container process, the stage once it joined them)
     for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
       try {
         const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmd.includes(this.dir) || cmd.startsWith('tsrun:stage')) {
-          const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          if (!/\) Z /.test(st) && cmd.includes(this.prefix)) out.push(`process ${pid} ${cmd}`);
-        }
+        const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+        if (!cmd.includes(this.dir) && !cg.includes(this.cgroupParent)) continue;
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (!/\) Z /.test(st)) out.push(`process ${pid} ${cmd.replace(/\0/g, ' ').trim()}`);
       } catch {
         /* gone */
       }
