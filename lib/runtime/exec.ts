@@ -7,10 +7,10 @@ import { hostHierarchies } from '../cgroups';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
 import { copyCallerSize, startRelay, terminalSocket } from './tty';
-import { STAGE_SILENCE_MS, stuckMessage } from './silence';
+import { Supervisor } from './supervisor';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
-import { encodePlan, decodeFrame, encodeFrame, M, MSG_HDR, MSG_MAX } from '../protocol';
+import { encodePlan } from '../protocol';
 import { deriveStatus, ociState, writeAtomic } from '../state';
 import { planSeccomp, sendListener } from './seccomp';
 import { lsmFor } from './lsm';
@@ -132,18 +132,11 @@ export function subCgroups(paths: string[], specs: string[], hier = hostHierarch
   });
 }
 
-export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
-  const st = ctx.store.load(o.id);
-  const status = deriveStatus(ctx.store, st);
-  if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
-  if (status === 'paused' && !o.ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
-  const proc = execProcess(st.process, o);
-  const consoleSocket = terminalSocket(proc.terminal, o.consoleSocket, !o.detach);
-  if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
-
+/** The init's namespaces that are not ours: what the process joins. */
+function namespacesOf(pid: number): { flag: number; path: string }[] {
   const nsJoin: { flag: number; path: string }[] = [];
   for (const n of NS) {
-    const theirs = `/proc/${st.pid}/ns/${n}`;
+    const theirs = `/proc/${pid}/ns/${n}`;
     let a: string;
     try {
       a = readlinkSync(theirs);
@@ -153,6 +146,19 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     }
     if (a !== readlinkSync(`/proc/self/ns/${n}`)) nsJoin.push({ flag: FLAG[n]!, path: theirs });
   }
+  return nsJoin;
+}
+
+export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
+  const st = ctx.store.load(o.id);
+  const status = deriveStatus(ctx.store, st);
+  if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
+  if (status === 'paused' && !o.ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
+  const proc = execProcess(st.process, o);
+  const consoleSocket = terminalSocket(proc.terminal, o.consoleSocket, !o.detach);
+  if ((o.preserveFds ?? 0) < 0) throw new TsrunError('--preserve-fds: must not be negative');
+
+  const nsJoin = namespacesOf(st.pid);
   let lastCap = 40;
   try {
     lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
@@ -168,77 +174,38 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sys = (require('../sys') as typeof import('../sys')).loadSys();
   if (!o.detach) sys.setSubreaper();
-  const sp = sys.spawn(encodePlan(plan), o.preserveFds ?? 0);
-  let pid = 0;
-  let reaped = false;
-  let masterFd = -1;
-  // the process's own pidfd, opened when its pid arrives (it cannot have
-  // exited then: it waits for GO) and kept for the relay: opening one later
-  // races with a short-lived process being reaped
+  const sv = new Supervisor(sys, sys.spawn(encodePlan(plan), o.preserveFds ?? 0), {
+    prefix: 'exec: ',
+    debug: (m) => ctx.log.debug(`stage: ${m}`),
+    warn: (m) => ctx.log.warn(m),
+    seccomp: st.seccomp?.notify ? (fd) => sendListener(sys, st.seccomp!, fd, sv.pid, ociState(ctx.store, st, 'running')) : undefined,
+  });
+  // the process's own pidfd, held from when its pid arrives (it cannot have
+  // exited then: it waits for GO) for the relay: opening one later races
+  // with a short-lived process being reaped
   let procPidfd = -1;
   try {
-    const buf = Buffer.alloc(MSG_HDR + MSG_MAX);
-    let pidfd = sp.pidfd;
-    for (;;) {
-      const { n, fd } = sys.recv(sp.sock, pidfd, buf, STAGE_SILENCE_MS);
-      if (n === -110 /* ETIMEDOUT */) throw new TsrunError(stuckMessage(pid || sp.pid, STAGE_SILENCE_MS));
-      if (fd >= 0) {
-        const type = n > 0 ? buf.readUInt32LE(0) : 0;
-        if (type === M.PTY && masterFd < 0) masterFd = fd;
-        else if (type === M.SECCOMP && st.seccomp?.notify) sendListener(sys, st.seccomp, fd, pid, ociState(ctx.store, st, 'running'));
-        else sys.close(fd);
-      }
-      if (n < 0) {
-        if (!reaped) {
-          sys.waitpid(sp.pid);
-          reaped = true;
-        }
-        throw new TsrunError(n === -10 ? 'exec: the process exited during setup' : 'exec: read from the stage', n === -10 ? {} : { errno: errnoName(n) });
-      }
-      const f = decodeFrame(buf, n);
-      if (f.type === M.ERROR) throw new TsrunError(f.payload.toString(), f.err ? { errno: errnoName(f.err) } : {});
-      if (f.type === M.DEBUG) ctx.log.debug(`stage: ${f.payload.toString()}`);
-      else if (f.type === M.WARN) ctx.log.warn(f.payload.toString());
-      else if (f.type === M.PID) {
-        pid = f.payload.readUInt32LE(0);
-        const np = sys.pidfdOpen(pid);
-        sys.waitpid(sp.pid);
-        reaped = true;
-        sys.close(pidfd);
-        pidfd = np;
-      } else if (f.type === M.PTY) {
-        if (masterFd < 0) throw new TsrunError('exec: terminal: no pty master came with the message');
-      } else if (f.type === M.SECCOMP) {
-        if (fd < 0) throw new TsrunError('exec: seccomp: no listener fd came with the message');
-      } else if (f.type === M.READY) {
-        if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid), 0o644);
-        if (!o.detach && masterFd >= 0) copyCallerSize(sys, masterFd);
-        sys.send(sp.sock, encodeFrame(M.GO));
-        if (!o.detach && masterFd >= 0) procPidfd = pidfd;
-        else sys.close(pidfd);
-        break;
-      } else {
-        throw new TsrunError(`exec: unexpected message ${f.type}`);
-      }
+    sv.untilReady();
+    if (o.pidFile) writeAtomic(resolve(o.pidFile), String(sv.pid), 0o644);
+    if (!o.detach && sv.masterFd >= 0) {
+      copyCallerSize(sys, sv.masterFd);
+      procPidfd = sv.takeInitPidfd();
     }
+    sv.go();
+    sv.close();
   } catch (e) {
-    if (masterFd >= 0) sys.close(masterFd);
-    if (pid) {
-      try {
-        process.kill(pid, 9);
-      } catch {
-        /* gone */
-      }
-      if (!o.detach) await sys.waitpidAsync(pid);
+    const pid = sv.pid;
+    if (procPidfd >= 0) {
+      sys.pidfdSignal(procPidfd, 9);
+      sys.close(procPidfd);
     }
-    if (!reaped) {
-      sys.pidfdSignal(sp.pidfd, 9);
-      sys.waitpid(sp.pid);
-    }
+    sv.abort();
+    // as our subreaper child, the killed process is reaped here
+    if (pid && !o.detach) await sys.waitpidAsync(pid);
     throw e;
-  } finally {
-    sys.close(sp.sock);
   }
+  const pid = sv.pid;
+  const masterFd = sv.masterFd;
   if (o.detach) return 0;
   const stopForwarding = forwardSignals(pid, masterFd >= 0);
   try {
