@@ -73,6 +73,36 @@ export function hostHierarchies(): Hierarchy[] {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
+/** Is DIR inside hierarchy H's mount? */
+export function inHierarchy(dir: string, h: Hierarchy): boolean {
+  return dir === h.mount || dir.startsWith(h.mount + '/');
+}
+
+/** The hierarchy that DIR (a cgroup directory) lives in. */
+export function hierarchyOf(dir: string, hier: Hierarchy[]): Hierarchy | undefined {
+  return hier.find((h) => inHierarchy(dir, h));
+}
+
+/**
+ * The one of a container's cgroup DIRS that holds controller CTRL: the dir in
+ * its v1 hierarchy (a joint mount such as cpu,cpuacct included), else the v2
+ * dir when CTRL is enabled there (ENABLED reads its cgroup.controllers).
+ */
+export function controllerDir(dirs: string[], ctrl: string, hier: Hierarchy[],
+  enabled = (dir: string) => readFileSync(join(dir, 'cgroup.controllers'), 'utf8')): { dir: string; v2: boolean } | undefined {
+  const h1 = hier.find((h) => h.version === 1 && h.controllers.includes(ctrl));
+  const v1 = h1 && dirs.find((d) => inHierarchy(d, h1));
+  if (v1) return { dir: v1, v2: false };
+  const h2 = hier.find((h) => h.version === 2);
+  const v2 = h2 && dirs.find((d) => inHierarchy(d, h2));
+  if (!v2) return undefined;
+  try {
+    return enabled(v2).trim().split(/\s+/).includes(ctrl) ? { dir: v2, v2: true } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** /proc/self/cgroup: controller list (or "" for v2) -> path */
 export function ownCgroups(text = readFileSync('/proc/self/cgroup', 'utf8')): Map<string, string> {
   const m = new Map<string, string>();

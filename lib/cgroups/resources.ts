@@ -99,8 +99,20 @@ function checkLimit(v: number, path: string): void {
 
 export function applyResources(s: CgroupSetup, res: R | undefined): void {
   if (!res) return;
-  const P = 'linux.resources';
-  const mem = res.memory as R | undefined;
+  applyMemory(s, res.memory as R | undefined);
+  applyCpu(s, res.cpu as R | undefined);
+  applyPids(s, res.pids as R | undefined);
+  applyBlockIO(s, res.blockIO as R | undefined);
+  applyHugepages(s, res.hugepageLimits as R[] | undefined);
+  applyNetwork(s, res.network as R | undefined);
+  applyUnified(s, res.unified as Record<string, string> | undefined);
+  applyRdma(s, (res.rdma ?? {}) as Record<string, { hcaHandles?: number; hcaObjects?: number }>);
+  applyDeviceRules(s, res.devices as DeviceRule[] | undefined);
+}
+
+const P = 'linux.resources';
+
+function applyMemory(s: CgroupSetup, mem: R | undefined): void {
   if (mem && Object.keys(mem).length) {
     const t = target(s, 'memory', `${P}.memory`);
     for (const k of ['limit', 'reservation', 'swap', 'kernel', 'kernelTCP']) if (mem[k] !== undefined) checkLimit(mem[k], `${P}.memory.${k}`);
@@ -114,46 +126,65 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
       }
       if (mem.limit < used) throw new TsrunError(`config.json: ${P}.memory.limit: ${mem.limit} is below the current usage ${used} (checkBeforeUpdate)`);
     }
-    if (t.version === 1) {
-      if (mem.useHierarchy !== undefined && existsSync(join(t.dir, 'memory.use_hierarchy'))) {
-        write(t.dir, 'memory.use_hierarchy', mem.useHierarchy ? 1 : 0, `${P}.memory.useHierarchy`);
-      }
-      const limit = mem.limit;
-      const hasMemsw = existsSync(join(t.dir, 'memory.memsw.limit_in_bytes'));
-      // runc: an unlimited memory with no swap given lifts the swap limit too
-      const swap = mem.swap ?? (limit === -1 && hasMemsw ? -1 : undefined);
-      if (swap !== undefined && swap !== 0 && !hasMemsw && swap !== -1) {
-        throw new TsrunError(`config.json: ${P}.memory.swap: swap accounting (memory.memsw) is not enabled on this host`);
-      }
-      // memsw must stay >= limit at every step: runc's order, from the current limit
-      const setLimit = () => limit !== undefined && write(t.dir, 'memory.limit_in_bytes', limit, `${P}.memory.limit`);
-      const setSwap = () => swap !== undefined && hasMemsw && write(t.dir, 'memory.memsw.limit_in_bytes', swap, `${P}.memory.swap`);
-      const swapFirst = !!limit && !!swap && (swap === -1 || Number(readFileSync(join(t.dir, 'memory.limit_in_bytes'), 'utf8')) < swap);
-      if (swapFirst) setSwap();
-      setLimit();
-      if (!swapFirst) setSwap();
-      if (mem.reservation !== undefined) write(t.dir, 'memory.soft_limit_in_bytes', mem.reservation, `${P}.memory.reservation`);
-      if (mem.kernel !== undefined && existsSync(join(t.dir, 'memory.kmem.limit_in_bytes'))) write(t.dir, 'memory.kmem.limit_in_bytes', mem.kernel, `${P}.memory.kernel`);
-      if (mem.kernelTCP !== undefined && existsSync(join(t.dir, 'memory.kmem.tcp.limit_in_bytes'))) write(t.dir, 'memory.kmem.tcp.limit_in_bytes', mem.kernelTCP, `${P}.memory.kernelTCP`);
-      if (mem.swappiness !== undefined) {
-        if (mem.swappiness > 100) throw new TsrunError(`config.json: ${P}.memory.swappiness: ${mem.swappiness} is above 100`);
-        write(t.dir, 'memory.swappiness', mem.swappiness, `${P}.memory.swappiness`);
-      }
-      if (mem.disableOOMKiller) write(t.dir, 'memory.oom_control', 1, `${P}.memory.disableOOMKiller`);
-    } else {
-      const max = (v: number) => (v === -1 ? 'max' : v);
-      if (mem.limit !== undefined) write(t.dir, 'memory.max', max(mem.limit), `${P}.memory.limit`);
-      if (mem.reservation !== undefined) write(t.dir, 'memory.low', max(mem.reservation), `${P}.memory.reservation`);
-      if (mem.swap !== undefined) {
-        // v1 swap is memory+swap; v2 swap.max is swap alone
-        const sw = mem.swap === -1 ? 'max' : mem.limit > 0 ? Math.max(0, mem.swap - mem.limit) : mem.swap;
-        write(t.dir, 'memory.swap.max', sw, `${P}.memory.swap`);
-      }
-      if (mem.disableOOMKiller) write(t.dir, 'memory.oom.group', 0, `${P}.memory.disableOOMKiller`);
-    }
+    if (t.version === 1) memoryV1(t.dir, mem);
+    else memoryV2(t.dir, mem);
   }
+}
 
-  const cpu = res.cpu as R | undefined;
+/** DIR, when FILE is there; else the setting K cannot be applied on this host */
+function needFile(dir: string, file: string, k: string): string {
+  if (!existsSync(join(dir, file))) throw new TsrunError(`config.json: ${P}.memory.${k}: this host's memory controller has no ${file}`);
+  return dir;
+}
+
+function memoryV1(dir: string, mem: R): void {
+  if (mem.useHierarchy !== undefined) write(needFile(dir, 'memory.use_hierarchy', 'useHierarchy'), 'memory.use_hierarchy', mem.useHierarchy ? 1 : 0, `${P}.memory.useHierarchy`);
+  const limit = mem.limit;
+  const hasMemsw = existsSync(join(dir, 'memory.memsw.limit_in_bytes'));
+  // runc: an unlimited memory with no swap given lifts the swap limit too
+  const swap = mem.swap ?? (limit === -1 && hasMemsw ? -1 : undefined);
+  if (swap !== undefined && swap !== 0 && !hasMemsw && swap !== -1) {
+    throw new TsrunError(`config.json: ${P}.memory.swap: swap accounting (memory.memsw) is not enabled on this host`);
+  }
+  // memsw must stay >= limit at every step: runc's order, from the current limit
+  const setLimit = () => limit !== undefined && write(dir, 'memory.limit_in_bytes', limit, `${P}.memory.limit`);
+  const setSwap = () => swap !== undefined && hasMemsw && write(dir, 'memory.memsw.limit_in_bytes', swap, `${P}.memory.swap`);
+  const swapFirst = !!limit && !!swap && (swap === -1 || Number(readFileSync(join(dir, 'memory.limit_in_bytes'), 'utf8')) < swap);
+  if (swapFirst) setSwap();
+  setLimit();
+  if (!swapFirst) setSwap();
+  if (mem.reservation !== undefined) write(dir, 'memory.soft_limit_in_bytes', mem.reservation, `${P}.memory.reservation`);
+  // a kernel without them (they went in Linux 6.x): refused, not skipped
+  if (mem.kernel !== undefined) write(needFile(dir, 'memory.kmem.limit_in_bytes', 'kernel'), 'memory.kmem.limit_in_bytes', mem.kernel, `${P}.memory.kernel`);
+  if (mem.kernelTCP !== undefined) write(needFile(dir, 'memory.kmem.tcp.limit_in_bytes', 'kernelTCP'), 'memory.kmem.tcp.limit_in_bytes', mem.kernelTCP, `${P}.memory.kernelTCP`);
+  if (mem.swappiness !== undefined) {
+    if (mem.swappiness > 100) throw new TsrunError(`config.json: ${P}.memory.swappiness: ${mem.swappiness} is above 100`);
+    write(dir, 'memory.swappiness', mem.swappiness, `${P}.memory.swappiness`);
+  }
+  if (mem.disableOOMKiller) write(dir, 'memory.oom_control', 1, `${P}.memory.disableOOMKiller`);
+}
+
+/** v1 memory settings that cgroup v2 has no file for */
+const V1_ONLY_MEMORY = ['kernel', 'kernelTCP', 'swappiness'];
+
+function memoryV2(dir: string, mem: R): void {
+  for (const k of V1_ONLY_MEMORY) {
+    if (mem[k] !== undefined) throw new TsrunError(`config.json: ${P}.memory.${k}: not supported on cgroup v2`);
+  }
+  // v2 is always hierarchical: only false cannot be honoured
+  if (mem.useHierarchy === false) throw new TsrunError(`config.json: ${P}.memory.useHierarchy: false is not supported on cgroup v2 (always hierarchical)`);
+  const max = (v: number) => (v === -1 ? 'max' : v);
+  if (mem.limit !== undefined) write(dir, 'memory.max', max(mem.limit), `${P}.memory.limit`);
+  if (mem.reservation !== undefined) write(dir, 'memory.low', max(mem.reservation), `${P}.memory.reservation`);
+  if (mem.swap !== undefined) {
+    // v1 swap is memory+swap; v2 swap.max is swap alone
+    const sw = mem.swap === -1 ? 'max' : mem.limit > 0 ? Math.max(0, mem.swap - mem.limit) : mem.swap;
+    write(dir, 'memory.swap.max', sw, `${P}.memory.swap`);
+  }
+  if (mem.disableOOMKiller) write(dir, 'memory.oom.group', 0, `${P}.memory.disableOOMKiller`);
+}
+
+function applyCpu(s: CgroupSetup, cpu: R | undefined): void {
   if (cpu && Object.keys(cpu).some((k) => k !== 'cpus' && k !== 'mems')) {
     const t = target(s, 'cpu', `${P}.cpu`);
     if (t.version === 1) {
@@ -184,7 +215,9 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
     if (cpu.mems !== undefined) write(t.dir, 'cpuset.mems', cpu.mems, `${P}.cpu.mems`);
   }
 
-  const pids = res.pids as R | undefined;
+}
+
+function applyPids(s: CgroupSetup, pids: R | undefined): void {
   if (pids?.limit !== undefined) {
     const t = target(s, 'pids', `${P}.pids.limit`);
     checkLimit(pids.limit, `${P}.pids.limit`);
@@ -193,7 +226,9 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
     write(t.dir, 'pids.max', v, `${P}.pids.limit`);
   }
 
-  const bio = res.blockIO as R | undefined;
+}
+
+function applyBlockIO(s: CgroupSetup, bio: R | undefined): void {
   if (bio && Object.keys(bio).length) {
     const t = target(s, t2(s, 'blkio', 'io'), `${P}.blockIO`);
     const dev = (d: R) => `${d.major}:${d.minor}`;
@@ -220,20 +255,27 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
     }
   }
 
-  for (const [i, h] of ((res.hugepageLimits as R[] | undefined) ?? []).entries()) {
+}
+
+function applyHugepages(s: CgroupSetup, limits: R[] | undefined): void {
+  for (const [i, h] of (limits ?? []).entries()) {
     const t = target(s, 'hugetlb', `${P}.hugepageLimits[${i}]`);
     const file = t.version === 1 ? `hugetlb.${h.pageSize}.limit_in_bytes` : `hugetlb.${h.pageSize}.max`;
     if (!existsSync(join(t.dir, file))) throw new TsrunError(`config.json: ${P}.hugepageLimits[${i}].pageSize: page size ${h.pageSize} is not supported by this host`);
     write(t.dir, file, h.limit, `${P}.hugepageLimits[${i}]`);
   }
 
-  const net = res.network as R | undefined;
+}
+
+function applyNetwork(s: CgroupSetup, net: R | undefined): void {
   if (net?.classID !== undefined) write(target(s, 'net_cls', `${P}.network.classID`).dir, 'net_cls.classid', net.classID, `${P}.network.classID`);
   for (const [i, p] of ((net?.priorities as R[] | undefined) ?? []).entries()) {
     write(target(s, 'net_prio', `${P}.network.priorities`).dir, 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${P}.network.priorities[${i}]`);
   }
 
-  const uni = res.unified as Record<string, string> | undefined;
+}
+
+function applyUnified(s: CgroupSetup, uni: Record<string, string> | undefined): void {
   if (uni && Object.keys(uni).length) {
     const d = v2Dir(s);
     if (!d) throw new TsrunError(`config.json: ${P}.unified: there is no cgroup v2 hierarchy on this host`);
@@ -249,15 +291,20 @@ export function applyResources(s: CgroupSetup, res: R | undefined): void {
     }
   }
 
+}
+
+function applyRdma(s: CgroupSetup, rdma: Record<string, { hcaHandles?: number; hcaObjects?: number }>): void {
   // rdma: {"mlx4_0": {"hcaHandles": 2, "hcaObjects": 2000}} -> rdma.max lines (same file on v1 and v2)
-  for (const [dev, lim] of Object.entries((res.rdma ?? {}) as Record<string, { hcaHandles?: number; hcaObjects?: number }>)) {
+  for (const [dev, lim] of Object.entries(rdma)) {
     const t = target(s, 'rdma', `${P}.rdma.${dev}`);
     const h = lim.hcaHandles === undefined ? 'max' : lim.hcaHandles;
     const o = lim.hcaObjects === undefined ? 'max' : lim.hcaObjects;
     write(t.dir, 'rdma.max', `${dev} hca_handle=${h} hca_object=${o}`, `${P}.rdma.${dev}`);
   }
 
-  const devRules = res.devices as DeviceRule[] | undefined;
+}
+
+function applyDeviceRules(s: CgroupSetup, devRules: DeviceRule[] | undefined): void {
   const dv1 = v1Dir(s, 'devices');
   // only resources.devices decides: a node in linux.devices grants nothing
   if (dv1 && devRules?.length) {

@@ -1,6 +1,7 @@
 // events: container stats in runc's JSON shape (--stats once, or every
 // --interval), and OOM events, until the container stops.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { controllerDir, hostHierarchies, type Hierarchy } from '../cgroups';
 import { join } from 'node:path';
 import { TsrunError } from '../errors';
 import { deriveStatus, sleep, type StoredState } from '../state';
@@ -26,19 +27,12 @@ function kv(text: string | undefined): Record<string, number> {
   return o;
 }
 
-/** The container's cgroup that holds ctrl: its v1 hierarchy, else the v2 one that has it enabled. */
-function dirFor(st: StoredState, ctrl: string): { dir: string; v2: boolean } | undefined {
-  const v1 = st.cgroupPaths.find((p) => p.split('/').includes(ctrl) && !existsSync(join(p, 'cgroup.controllers')));
-  if (v1) return { dir: v1, v2: false };
-  const v2 = st.cgroupPaths.find((p) => (rd(p, 'cgroup.controllers') ?? '').split(' ').includes(ctrl));
-  return v2 ? { dir: v2, v2: true } : undefined;
-}
-
-export function stats(st: StoredState): Record<string, unknown> {
-  const cpu = dirFor(st, 'cpuacct') ?? dirFor(st, 'cpu');
-  const mem = dirFor(st, 'memory');
-  const pids = dirFor(st, 'pids');
-  const cpuStat = kv(rd(dirFor(st, 'cpu')?.dir, 'cpu.stat'));
+export function stats(st: StoredState, hier: Hierarchy[] = hostHierarchies()): Record<string, unknown> {
+  const dirFor = (ctrl: string) => controllerDir(st.cgroupPaths, ctrl, hier);
+  const cpu = dirFor('cpuacct') ?? dirFor('cpu');
+  const mem = dirFor('memory');
+  const pids = dirFor('pids');
+  const cpuStat = kv(rd(dirFor('cpu')?.dir, 'cpu.stat'));
   const acct = kv(rd(cpu?.dir, 'cpuacct.stat'));
   const tick = 1e7; // USER_HZ 100 -> ns
   const memStat = kv(rd(mem?.dir, 'memory.stat'));
@@ -75,32 +69,33 @@ export function stats(st: StoredState): Record<string, unknown> {
   };
 }
 
-function oomKills(st: StoredState): number {
-  const m = dirFor(st, 'memory');
+function oomKills(st: StoredState, hier: Hierarchy[]): number {
+  const m = controllerDir(st.cgroupPaths, 'memory', hier);
   return kv(rd(m?.dir, m?.v2 ? 'memory.events' : 'memory.oom_control')).oom_kill ?? 0;
 }
 
 export function events(ctx: Context, id: string, once: boolean, intervalS: number): void {
   const st = ctx.store.load(id);
   if (deriveStatus(ctx.store, st) === 'stopped') throw new TsrunError('container not running');
+  const hier = hostHierarchies();
   const emit = (type: string, data?: unknown) => writeStdout(JSON.stringify(data === undefined ? { type, id } : { type, id, data }) + '\n');
   if (once) {
-    emit('stats', stats(st));
+    emit('stats', stats(st, hier));
     return;
   }
   if (!(intervalS > 0)) throw new TsrunError(`--interval: must be positive, got ${intervalS}`);
-  let ooms = oomKills(st);
+  let ooms = oomKills(st, hier);
   let next = 0;
   while (deriveStatus(ctx.store, st) !== 'stopped') {
-    const k = oomKills(st);
+    const k = oomKills(st, hier);
     if (k > ooms) emit('oom');
     ooms = k;
     if (Date.now() >= next) {
-      emit('stats', stats(st));
+      emit('stats', stats(st, hier));
       next = Date.now() + intervalS * 1000;
     }
     sleep(100);
   }
   // an OOM kill of the init itself stops the container: report it still
-  if (oomKills(st) > ooms) emit('oom');
+  if (oomKills(st, hier) > ooms) emit('oom');
 }

@@ -3,7 +3,7 @@
 // non-dumpable until execve (CVE-2016-9962) and gets the container's process
 // settings unless process.json or the flags say otherwise.
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { hostHierarchies } from '../cgroups';
+import { controllerDir, hostHierarchies } from '../cgroups';
 import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
 import { copyCallerSize, startRelay, terminalSocket } from './tty';
@@ -117,8 +117,7 @@ export function subCgroups(paths: string[], specs: string[], hier = hostHierarch
       continue;
     }
     for (const c of ctrls) {
-      const h = hier.find((x) => x.version === 1 && x.controllers.includes(c));
-      const dir = h && paths.find((p) => p === h.mount || p.startsWith(h.mount + '/'));
+      const dir = controllerDir(paths, c, hier.filter((h) => h.version === 1))?.dir;
       if (!dir) throw new TsrunError(`exec: --cgroup ${JSON.stringify(v)}: the container has no cgroup for controller ${c}`);
       sub.set(dir, path);
     }

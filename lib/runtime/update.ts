@@ -2,7 +2,7 @@
 // LinuxResources JSON with --resources FILE|-, as containerd sends it).
 import { readFileSync } from 'node:fs';
 import { TsrunError } from '../errors';
-import { hostHierarchies, type CgroupSetup } from '../cgroups';
+import { hierarchyOf, hostHierarchies, type CgroupSetup } from '../cgroups';
 import { applyResources } from '../cgroups/resources';
 import type { Context } from './context';
 import { deriveStatus } from '../state';
@@ -83,7 +83,7 @@ export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => st
     const hier = hostHierarchies();
     const setup: CgroupSetup = { paths: [], created: [], procs: [], hierarchies: [], inner: '' };
     for (const p of st.cgroupPaths) {
-      const h = hier.find((x) => p === x.mount || p.startsWith(x.mount + '/'));
+      const h = hierarchyOf(p, hier);
       if (!h) continue;
       setup.paths.push(p);
       setup.hierarchies.push(h);
