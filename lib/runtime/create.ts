@@ -139,7 +139,6 @@ class CreateRun {
     const sv = this.supervise(p, sys, bytes);
     st.pid = this.initPid;
     st.pidStart = procStartTime(this.initPid) ?? 0;
-    st.namespaces = nsPaths(this.initPid);
     this.ctx.store.save(st);
     if (this.o.pidFile) writeAtomic(resolve(this.o.pidFile), String(this.initPid), 0o644);
     // the state rides with GO for the startContainer hooks' stdin, whole or not at all
@@ -268,12 +267,6 @@ function listenFds(): number {
   if (!n || process.env.LISTEN_PID !== String(process.pid)) return 0;
   if (!/^\d+$/.test(n)) throw new TsrunError(`LISTEN_FDS: not a count: ${JSON.stringify(n)}`);
   return Number(n);
-}
-
-function nsPaths(pid: number): Record<string, string> {
-  const r: Record<string, string> = {};
-  for (const n of ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time']) r[n] = `/proc/${pid}/ns/${n}`;
-  return r;
 }
 
 function ownerName(): string {

@@ -39,9 +39,6 @@ export interface StoredState {
   /** the freezer file that says "paused" (v1 freezer.state or v2 cgroup.freeze) */
   freezer?: string;
   hooks?: { poststart?: Hook[]; poststop?: Hook[]; startContainer?: boolean };
-  /** namespace paths of the container, for exec */
-  namespaces?: Record<string, string>;
-  config?: { terminal?: boolean };
   /** set while create runs; a state with it whose init is gone is stopped */
   creating?: boolean;
   /** config.json's process: what exec starts from */

@@ -47,7 +47,7 @@ enum tsrun_tag {
 	T_USERNS_DEVICES = 33, /* empty: bind devices from the host instead of mknod */
 	T_SECCOMP = 34,        /* u32 SECCOMP_FILTER_FLAG_*, u32 notify (listener fd to the runtime), sock_filter[] */
 	T_PRESERVE_FDS = 35,   /* u32 n */
-	T_MKDIR = 36,          /* u32 mode, str path (in container, created before mounts) */
+	/* 36: retired (T_MKDIR, never decoded) */
 	T_DEBUG = 37,          /* empty: send timing/debug messages */
 	T_MOUNT_IDMAP = 38,    /* for the preceding T_MOUNT (a bind): u32 recursive, str uid_map,
 	                          str gid_map, str userns path ("" = a new userns with these maps) */
