@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFile, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
-import { sleep } from '../state';
+import { sleep } from '../sleep';
 
 export interface Hierarchy {
   /** mount point on the host, e.g. /sys/fs/cgroup/memory */

@@ -45,6 +45,12 @@ const RATTR: Record<string, { set?: number; clr?: number }> = {
   rnosymfollow: { set: ATTR.NOSYMFOLLOW }, rsymfollow: { clr: ATTR.NOSYMFOLLOW },
 };
 
+/** Every option parseMountOptions knows (features.mountOptions): one table, not two. */
+export const MOUNT_OPTIONS: readonly string[] = [
+  ...[...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION), ...Object.keys(RATTR), 'defaults'].sort(),
+  'idmap', 'ridmap',
+];
+
 export interface ParsedOptions {
   flags: number;
   pflags: number;

@@ -1,21 +1,14 @@
 // features: what this build supports, in the runtime-spec features.md shape.
 // Honest: what is refused today is reported as not enabled.
 import { CAPS, NAMESPACES } from '../spec/tables';
+import { SPEC_VERSION } from '../spec/version';
+import { MOUNT_OPTIONS } from '../plan/mounts';
 import { ACTIONS, ARCHES, FLAGS, HOST_ARCHES, OPERATORS } from '../seccomp';
-
-const MOUNT_OPTIONS = [
-  'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime',
-  'nodev', 'nodiratime', 'noexec', 'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow',
-  'private', 'ratime', 'rbind', 'rdev', 'rdiratime', 'relatime', 'remount', 'rexec', 'rnoatime', 'rnodev',
-  'rnodiratime', 'rnoexec', 'rnorelatime', 'rnostrictatime', 'rnosuid', 'rnosymfollow', 'ro', 'rprivate',
-  'rrelatime', 'rro', 'rrw', 'rshared', 'rslave', 'rstrictatime', 'rsuid', 'rsymfollow', 'runbindable', 'rw',
-  'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable', 'idmap', 'ridmap',
-];
 
 export function features(version: string): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
-    ociVersionMax: '1.3.0',
+    ociVersionMax: SPEC_VERSION,
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: MOUNT_OPTIONS,
     linux: {

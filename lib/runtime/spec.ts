@@ -4,12 +4,13 @@ import { join, resolve } from 'node:path';
 import { TsrunError } from '../errors';
 import { writeAtomic } from '../state';
 import type { Spec } from '../spec/types';
+import { SPEC_VERSION } from '../spec/version';
 
 const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 
 export function defaultSpec(rootless: boolean): Spec {
   const s: Spec = {
-    ociVersion: '1.3.0',
+    ociVersion: SPEC_VERSION,
     process: {
       terminal: true,
       user: { uid: 0, gid: 0 },

@@ -1,6 +1,12 @@
 // The parts of the runtime-spec config that tsrun reads (config.md,
 // config-linux.md). The JSON Schema in schemas/ is the authority on shape.
-import type { Hook } from '../state';
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
 
 export interface IDMapping {
   containerID: number;

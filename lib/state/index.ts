@@ -8,17 +8,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
+import { sleep } from '../sleep';
+import type { Hook, Process } from '../spec/types';
 
-export const OCI_VERSION = '1.3.0';
+export { SPEC_VERSION as OCI_VERSION } from '../spec/version';
+export type { Hook } from '../spec/types';
+export { sleep };
 
 export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
-export interface Hook {
-  path: string;
-  args?: string[];
-  env?: string[];
-  timeout?: number;
-}
 
 /** What tsrun keeps in <root>/<id>/state.json. */
 export interface StoredState {
@@ -42,7 +40,7 @@ export interface StoredState {
   /** set while create runs; a state with it whose init is gone is stopped */
   creating?: boolean;
   /** config.json's process: what exec starts from */
-  process?: import('../spec/types').Process;
+  process?: Process;
   /** the compiled linux.seccomp filter, applied to exec'd processes too */
   seccomp?: StoredSeccomp;
 }
@@ -232,10 +230,6 @@ export function writeAtomic(path: string, data: string, mode = 0o600): void {
   }
 }
 
-const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
-export function sleep(ms: number): void {
-  Atomics.wait(sleepBuf, 0, 0, ms);
-}
 
 export interface ProcStat {
   state: string;

@@ -91,21 +91,20 @@ int stage_hook(int argc, char **argv)
 /* every namespace of PID that differs from ours, joined (user first) */
 static int join_ns_of(int pid, const char *hook)
 {
-	static const char *kinds[] = {"user", "ipc", "uts", "net", "pid", "cgroup", "mnt", "time"};
-	int fds[8];
-	for (int i = 0; i < 8; i++) {
+	int fds[NS_COUNT];
+	for (int i = 0; i < NS_COUNT; i++) {
 		char p[64], s[64];
 		struct stat a, b;
-		snprintf(p, sizeof p, "/proc/%d/ns/%s", pid, kinds[i]);
-		snprintf(s, sizeof s, "/proc/self/ns/%s", kinds[i]);
+		snprintf(p, sizeof p, "/proc/%d/ns/%s", pid, NS_KINDS[i].name);
+		snprintf(s, sizeof s, "/proc/self/ns/%s", NS_KINDS[i].name);
 		fds[i] = -1;
 		if (stat(p, &a) < 0 || stat(s, &b) < 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
 			continue;
 		fds[i] = open(p, O_RDONLY | O_CLOEXEC);
 	}
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < NS_COUNT; i++)
 		if (fds[i] >= 0 && setns(fds[i], 0) < 0) {
-			fprintf(stderr, "tsrun: hook %s: join %s namespace of %d: %s\n", hook, kinds[i], pid, strerror(errno));
+			fprintf(stderr, "tsrun: hook %s: join %s namespace of %d: %s\n", hook, NS_KINDS[i].name, pid, strerror(errno));
 			return -1;
 		}
 	return 0;

@@ -10,20 +10,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* one table: CLONE_NEW* flag and the name of its /proc/<pid>/ns file */
-static const struct {
-	uint32_t type;
-	const char *name;
-} ns_table[] = {
-	{CLONE_NEWUSER, "user"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"},       {CLONE_NEWNET, "net"},
-	{CLONE_NEWPID, "pid"},   {CLONE_NEWNS, "mnt"},  {CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWTIME, "time"},
+/* one table: CLONE_NEW* flag and the name of its /proc/<pid>/ns file, in
+ * the order they are joined (the user namespace first, the mount one late) */
+const struct ns_kind NS_KINDS[NS_COUNT] = {
+	{CLONE_NEWUSER, "user"}, {CLONE_NEWIPC, "ipc"},       {CLONE_NEWUTS, "uts"}, {CLONE_NEWNET, "net"},
+	{CLONE_NEWPID, "pid"},   {CLONE_NEWCGROUP, "cgroup"}, {CLONE_NEWNS, "mnt"},  {CLONE_NEWTIME, "time"},
 };
 
 const char *ns_name(uint32_t type)
 {
-	for (size_t i = 0; i < sizeof ns_table / sizeof ns_table[0]; i++)
-		if (ns_table[i].type == type)
-			return ns_table[i].name;
+	for (int i = 0; i < NS_COUNT; i++)
+		if (NS_KINDS[i].type == type)
+			return NS_KINDS[i].name;
 	return "?";
 }
 

@@ -178,6 +178,11 @@ void finish_rootfs(const struct plan *pl);
 void unescape_mnt(char *s);
 
 /* namespaces.c */
+#define NS_COUNT 8
+extern const struct ns_kind {
+	uint32_t type;
+	const char *name;
+} NS_KINDS[NS_COUNT];
 const char *ns_name(uint32_t type);
 void join_namespaces(struct plan *pl);
 int make_userns(const struct plan *pl, int idx, const char *uid_map, const char *gid_map);
