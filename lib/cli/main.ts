@@ -9,7 +9,9 @@ import type { Context } from '../runtime/context';
 import { TsrunError } from '../errors';
 
 export const VERSION = '0.1.0';
-export const SPEC_VERSION = '1.3.0';
+import { SPEC_VERSION } from '../spec/version';
+
+export { SPEC_VERSION };
 
 function versionText(): string {
   const engine = process.versions.bun ? `bun: ${process.versions.bun}` : `node: ${process.version}`;
@@ -34,40 +36,89 @@ function admin(): Promise<typeof import('./admin')> {
   return import('./admin');
 }
 
+type Flags = Parsed['flags'];
+
+function createOptions(id: string, f: Flags): import('../runtime/create').CreateOptions {
+  return {
+    id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
+    consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
+    noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
+  };
+}
+
+function execOptions(p: Parsed): import('../runtime/exec').ExecOptions {
+  const f = p.flags;
+  return {
+    id: p.args[0]!, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
+    cwd: f.cwd as string | undefined, user: f.user as string | undefined,
+    additionalGids: f.additionalGids as string[] | undefined, cap: f.cap as string[] | undefined,
+    noNewPrivs: !!f.noNewPrivs, tty: !!f.tty, consoleSocket: f.consoleSocket as string | undefined,
+    detach: !!f.detach, pidFile: f.pidFile as string | undefined, preserveFds: f.preserveFds as number,
+    ignorePaused: !!f.ignorePaused, cgroup: f.cgroup as string[] | undefined,
+    apparmor: f.apparmor as string | undefined, processLabel: f.processLabel as string | undefined,
+  };
+}
+
+/** runc's --interval: 5s, 500ms, 1m, or plain seconds */
+function intervalSeconds(v: unknown): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(v));
+  if (!m) throw new TsrunError(`--interval: invalid duration ${JSON.stringify(v)}`);
+  return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
+}
+
+async function listVerb(ctx: Context, f: Flags): Promise<void> {
+  const { list } = await import('../runtime/lifecycle');
+  const all = list(ctx);
+  if (f.quiet) {
+    writeStdout(all.map((s) => s.id + '\n').join(''));
+  } else if (f.format === 'json') {
+    writeStdout(JSON.stringify(all.map((s) => ({ ...s, annotations: s.annotations ?? {} }))) + '\n');
+  } else if (f.format === 'table') {
+    const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
+    for (const s of all) rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]);
+    writeStdout(table(rows));
+  } else {
+    throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
+  }
+}
+
+/** runc's ps: JSON host pids, or ps(1) with the given options (default -ef), rows of our pids only */
+async function psVerb(ctx: Context, id: string, psArgs: string[], f: Flags): Promise<void> {
+  const { ps } = await import('../runtime/lifecycle');
+  const pids = ps(ctx, id);
+  if (f.format === 'json') {
+    writeStdout(JSON.stringify(pids) + '\n');
+    return;
+  }
+  if (f.format !== 'table') throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const opts = psArgs.length ? psArgs : ['-ef'];
+  const r = spawnSync('ps', opts, { encoding: 'utf8' });
+  if (r.status !== 0) throw new TsrunError(`ps ${opts.join(' ')}: ${r.stderr.trim() || r.error?.message}`);
+  const lines = r.stdout.split('\n');
+  const pidCol = lines[0]!.trim().split(/\s+/).indexOf('PID');
+  if (pidCol < 0) throw new TsrunError(`ps ${opts.join(' ')}: no PID column in its output`);
+  const set = new Set(pids.map(String));
+  writeStdout([lines[0], ...lines.slice(1).filter((l) => set.has(l.trim().split(/\s+/)[pidCol]!))].join('\n') + '\n');
+}
+
 async function dispatch(p: Parsed, ctx: Context): Promise<number> {
   const f = p.flags;
   const id = p.args[0]!;
   switch (p.verb) {
     case 'create': {
       const { create } = await heavy();
-      create(ctx, {
-        id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
-        consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
-        noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
-      });
+      create(ctx, createOptions(id, f));
       return 0;
     }
     case 'run': {
       const { run } = await heavy();
-      return run(ctx, {
-        id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
-        consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
-        noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
-        detach: !!f.detach, keep: !!f.keep, noSubreaper: !!f.noSubreaper,
-      });
+      return run(ctx, { ...createOptions(id, f), detach: !!f.detach, keep: !!f.keep, noSubreaper: !!f.noSubreaper });
     }
     case 'exec': {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { exec } = await import('../runtime/exec');
-      return exec(ctx, {
-        id, args: p.args.slice(1), process: f.process as string | undefined, env: f.env as string[] | undefined,
-        cwd: f.cwd as string | undefined, user: f.user as string | undefined,
-        additionalGids: f.additionalGids as string[] | undefined, cap: f.cap as string[] | undefined,
-        noNewPrivs: !!f.noNewPrivs, tty: !!f.tty, consoleSocket: f.consoleSocket as string | undefined,
-        detach: !!f.detach, pidFile: f.pidFile as string | undefined, preserveFds: f.preserveFds as number,
-        ignorePaused: !!f.ignorePaused, cgroup: f.cgroup as string[] | undefined,
-        apparmor: f.apparmor as string | undefined, processLabel: f.processLabel as string | undefined,
-      });
+      return exec(ctx, execOptions(p));
     }
     case 'start': {
       const { start } = await import('../runtime/lifecycle');
@@ -89,49 +140,18 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
       del(ctx, id, !!f.force);
       return 0;
     }
-    case 'list': {
-      const { list } = await import('../runtime/lifecycle');
-      const all = list(ctx);
-      if (f.quiet) {
-        writeStdout(all.map((s) => s.id + '\n').join(''));
-      } else if (f.format === 'json') {
-        writeStdout(JSON.stringify(all.map((s) => ({ ...s, annotations: s.annotations ?? {} }))) + '\n');
-      } else if (f.format === 'table') {
-        const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
-        for (const s of all) rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]);
-        writeStdout(table(rows));
-      } else {
-        throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
-      }
+    case 'list':
+      await listVerb(ctx, f);
       return 0;
-    }
     case 'pause':
     case 'resume': {
       const lc = await import('../runtime/lifecycle');
       (p.verb === 'pause' ? lc.pause : lc.resume)(ctx, id);
       return 0;
     }
-    case 'ps': {
-      const { ps } = await import('../runtime/lifecycle');
-      const pids = ps(ctx, id);
-      if (f.format === 'json') {
-        writeStdout(JSON.stringify(pids) + '\n');
-        return 0;
-      }
-      if (f.format !== 'table') throw new TsrunError(`invalid format option ${JSON.stringify(f.format)}`);
-      // runc: ps(1) with the given options (default -ef), rows of our pids only
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-      const opts = p.args.length > 1 ? p.args.slice(1) : ['-ef'];
-      const r = spawnSync('ps', opts, { encoding: 'utf8' });
-      if (r.status !== 0) throw new TsrunError(`ps ${opts.join(' ')}: ${r.stderr.trim() || r.error?.message}`);
-      const lines = r.stdout.split('\n');
-      const pidCol = lines[0]!.trim().split(/\s+/).indexOf('PID');
-      if (pidCol < 0) throw new TsrunError(`ps ${opts.join(' ')}: no PID column in its output`);
-      const set = new Set(pids.map(String));
-      writeStdout([lines[0], ...lines.slice(1).filter((l) => set.has(l.trim().split(/\s+/)[pidCol]!))].join('\n') + '\n');
+    case 'ps':
+      await psVerb(ctx, id, p.args.slice(1), f);
       return 0;
-    }
     case 'update': {
       const { update } = await admin();
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -141,10 +161,7 @@ async function dispatch(p: Parsed, ctx: Context): Promise<number> {
     }
     case 'events': {
       const { events } = await admin();
-      const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(f.interval));
-      if (!m) throw new TsrunError(`--interval: invalid duration ${JSON.stringify(f.interval)}`);
-      const secs = Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1);
-      events(ctx, id, !!f.stats, secs);
+      events(ctx, id, !!f.stats, intervalSeconds(f.interval));
       return 0;
     }
     case 'features': {
@@ -198,6 +215,8 @@ export async function main(argv: string[]): Promise<number> {
     log,
     systemdCgroup: !!g.systemdCgroup,
     rootless: g.rootless as string,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    sys: () => (require('../sys') as typeof import('../sys')).loadSys(),
   };
   try {
     return await dispatch(p, ctx);

@@ -2,7 +2,7 @@
 // Hooks that run in the container namespaces go through the stage's nsexec.
 import { accessSync, constants } from 'node:fs';
 import { TsrunError } from '../errors';
-import type { Hook } from '../state';
+import type { Hook } from '../spec/types';
 
 export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 
@@ -11,16 +11,12 @@ export interface HookRunOptions {
   nsPid?: number;
   /** with nsPid: the working directory there (createContainer: the rootfs, as runc) */
   nsCwd?: string;
-  /** a path executing the stage program: hooks run through it so that they die with tsrun */
-  stageExe?: () => string;
-}
-
-// The stage from a sealed memfd (lib/sys): no hook process, in the container's
-// namespaces or not, has a host file as its /proc/PID/exe. Loaded only when a
-// hook runs.
-function defaultStageExe(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../sys') as typeof import('../sys')).loadSys().stageExe();
+  /**
+   * a path executing the stage program (a sealed memfd: no hook process, in
+   * the container's namespaces or not, has a host file as its /proc/PID/exe);
+   * hooks run through it so that they die with tsrun
+   */
+  stageExe: () => string;
 }
 
 function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
@@ -34,7 +30,7 @@ function envObject(env: string[] | undefined): NodeJS.ProcessEnv {
 }
 
 /** Run one hook; throws a TsrunError naming the phase, index and path on failure. */
-export function runHook(phase: HookPhase, index: number, hook: Hook, state: string, opts: HookRunOptions = {}): void {
+export function runHook(phase: HookPhase, index: number, hook: Hook, state: string, opts: HookRunOptions): void {
   const args = hook.args?.length ? hook.args : [hook.path];
   const what = `${phase} hook #${index} (${hook.path})`;
   if (!opts.nsPid) {
@@ -44,7 +40,7 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
       throw new TsrunError(what, { errno: (e as NodeJS.ErrnoException).code });
     }
   }
-  const file = (opts.stageExe ?? defaultStageExe)();
+  const file = opts.stageExe();
   // nsexec: into the container's namespaces; hook: PR_SET_PDEATHSIG. Either
   // way the stage then execs the hook, and a kill -9 of tsrun takes it along.
   const argv = opts.nsPid ? ['nsexec', String(opts.nsPid), opts.nsCwd ?? '', hook.path, ...args] : ['hook', String(process.pid), hook.path, ...args];
@@ -75,6 +71,6 @@ export function runHook(phase: HookPhase, index: number, hook: Hook, state: stri
   }
 }
 
-export function runHooks(phase: HookPhase, hooks: Hook[] | undefined, state: string, opts?: HookRunOptions): void {
+export function runHooks(phase: HookPhase, hooks: Hook[] | undefined, state: string, opts: HookRunOptions): void {
   for (const [i, h] of (hooks ?? []).entries()) runHook(phase, i, h, state, opts);
 }

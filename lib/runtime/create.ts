@@ -123,8 +123,7 @@ class CreateRun {
 
   launch(p: Prepared): Created {
     const cg = this.cgroups(p);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const sys = (require('../sys') as typeof import('../sys')).loadSys();
+    const sys = this.ctx.sys();
     this.timing(`native library loaded (${process.versions.bun ? 'bun:ffi' : 'koffi'})`);
     // cgroup v2 without a v1 devices controller: the device list as eBPF
     const df = deviceFilterTarget(cg, p.spec.linux?.resources);
@@ -231,8 +230,8 @@ class CreateRun {
         // after step 2 of the lifecycle: "created" by the spec's definitions (crun too; runc says creating)
         const s = this.stateFor('created');
         this.hooksFailed = true;
-        runHooks('prestart', spec.hooks?.prestart, s);
-        runHooks('createRuntime', spec.hooks?.createRuntime, s);
+        runHooks('prestart', spec.hooks?.prestart, s, { stageExe: sys.stageExe });
+        runHooks('createRuntime', spec.hooks?.createRuntime, s, { stageExe: sys.stageExe });
         runHooks('createContainer', spec.hooks?.createContainer, s, { nsPid: this.initPid, nsCwd: p.rootfs, stageExe: sys.stageExe });
         this.hooksFailed = false;
         this.timing('create hooks done');

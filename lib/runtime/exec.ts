@@ -14,7 +14,7 @@ import { encodePlan } from '../protocol';
 import { deriveStatus, ociState, writeAtomic } from '../state';
 import { planSeccomp, sendListener } from './seccomp';
 import { lsmFor } from './lsm';
-import { CAPS } from '../spec/tables';
+import { CAPS, NAMESPACES } from '../spec/tables';
 import type { Process } from '../spec/types';
 import type { Context } from './context';
 
@@ -39,10 +39,8 @@ export interface ExecOptions {
   processLabel?: string;
 }
 
-const NS = ['user', 'ipc', 'uts', 'net', 'pid', 'mnt', 'cgroup', 'time'] as const;
-const FLAG: Record<string, number> = {
-  user: 0x10000000, ipc: 0x08000000, uts: 0x04000000, net: 0x40000000, pid: 0x20000000, mnt: 0x00020000, cgroup: 0x02000000, time: 0x80,
-};
+// the order the stage joins them in (runc's): the user namespace first, the mount namespace late
+const NS = ['user', 'ipc', 'uts', 'network', 'pid', 'mount', 'cgroup', 'time'].map((t) => NAMESPACES[t]!);
 
 /** --apparmor and --process-label override the process's labels, as runc. */
 function labels(p: Process, o: ExecOptions): void {
@@ -134,7 +132,7 @@ export function subCgroups(paths: string[], specs: string[], hier = hostHierarch
 /** The init's namespaces that are not ours: what the process joins. */
 function namespacesOf(pid: number): { flag: number; path: string }[] {
   const nsJoin: { flag: number; path: string }[] = [];
-  for (const n of NS) {
+  for (const { flag, proc: n } of NS) {
     const theirs = `/proc/${pid}/ns/${n}`;
     let a: string;
     try {
@@ -143,7 +141,7 @@ function namespacesOf(pid: number): { flag: number; path: string }[] {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' && n === 'time') continue;
       throw new TsrunError(`exec: container namespace ${theirs}`, { errno: (e as NodeJS.ErrnoException).code });
     }
-    if (a !== readlinkSync(`/proc/self/ns/${n}`)) nsJoin.push({ flag: FLAG[n]!, path: theirs });
+    if (a !== readlinkSync(`/proc/self/ns/${n}`)) nsJoin.push({ flag, path: theirs });
   }
   return nsJoin;
 }
@@ -166,12 +164,11 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   }
   const cgroupDirs = o.cgroup?.length ? subCgroups(st.cgroupPaths, o.cgroup) : st.cgroupPaths;
   // the container shares our mount namespace: its root is the init's chroot
-  const root = nsJoin.some((j) => j.flag === FLAG.mnt) ? '/' : `/proc/${st.pid}/root`;
+  const root = nsJoin.some((j) => j.flag === NAMESPACES.mount!.flag) ? '/' : `/proc/${st.pid}/root`;
   const plan = buildExecPlan(proc, nsJoin, cgroupDirs.map((p) => join(p, 'cgroup.procs')), lastCap,
     o.preserveFds ?? 0, ctx.log.debugEnabled, (m) => ctx.log.warn(m), consoleSocket, planSeccomp(st.seccomp), lsmFor(proc), root);
 
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sys = (require('../sys') as typeof import('../sys')).loadSys();
+  const sys = ctx.sys();
   if (!o.detach) sys.setSubreaper();
   const sv = new Supervisor(sys, sys.spawn(encodePlan(plan), o.preserveFds ?? 0), {
     prefix: 'exec: ',

@@ -62,7 +62,7 @@ export function start(ctx: Context, id: string): void {
     }
     const s = JSON.stringify(ociState(ctx.store, st, 'running'));
     try {
-      runHooks('poststart', st.hooks?.poststart, s);
+      runHooks('poststart', st.hooks?.poststart, s, hookOptions(ctx));
     } catch (e) {
       // spec 1.3: an error, the container stopped; delete destroys it and runs poststop
       stopInit(st);
@@ -184,12 +184,17 @@ export function destroy(ctx: Context, st: StoredState): void {
   ctx.store.remove(st.id);
 }
 
+/** Hooks in the runtime's namespaces, run through the stage (which binds the native calls only then). */
+function hookOptions(ctx: Context): { stageExe: () => string } {
+  return { stageExe: () => ctx.sys().stageExe() };
+}
+
 /** poststop hooks: each failure a warning, the rest still run (spec step 13). */
 export function runPoststop(ctx: Context, st: StoredState): void {
   const s = JSON.stringify(ociState(ctx.store, st, 'stopped'));
   for (const [i, h] of (st.hooks?.poststop ?? []).entries()) {
     try {
-      runHooks('poststop', [h], s);
+      runHooks('poststop', [h], s, hookOptions(ctx));
     } catch (e) {
       ctx.log.warn(`${(e as Error).message.replace('#0', `#${i}`)}`);
     }

@@ -27,8 +27,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   }
   // In the foreground we wait for init: become the subreaper so that it is
   // re-parented to us when the stage that forked it exits.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sys = (require('../sys') as typeof import('../sys')).loadSys();
+  const sys = ctx.sys();
   if (!o.noSubreaper) sys.setSubreaper();
   const { state, masterFd } = create(ctx, { ...o, terminalRelay: true });
   const pid = state.pid;

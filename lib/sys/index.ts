@@ -76,6 +76,18 @@ function bgResult(fd: number): Promise<number> {
 
 export function loadSys(files: NativeFiles = nativeFiles): Sys {
   if (cached) return cached;
+  const n = bindLibtsrun(files);
+  const stage = stageFd(n, files);
+  cached = { ...processCalls(n, stage), ...fdCalls(n) };
+  return cached;
+}
+
+const fail = (what: string, r: number): never => {
+  throw new TsrunError(what, { errno: errnoName(r) });
+};
+
+/** libtsrun.so bound from a memfd (no file to plant), its ABI checked against ours. */
+function bindLibtsrun(files: NativeFiles): Record<string, NativeFn> {
   let ffi;
   try {
     ffi = files.ffi();
@@ -100,110 +112,104 @@ export function loadSys(files: NativeFiles = nativeFiles): Sys {
   }
   const abi = n.tsrun_abi_version!();
   if (abi !== ABI_VERSION) throw new TsrunError(`native ABI ${abi} does not match ${ABI_VERSION}: rebuild with "npm run build"`);
-  const memfdSealed = n.tsrun_memfd_sealed!;
-  const spawn = n.tsrun_spawn!;
-  const recv = n.tsrun_recv!;
-  const ttyRaw = n.tsrun_tty_raw!;
-  const ttyRestore = n.tsrun_tty_restore!;
-  const winsizeCopy = n.tsrun_winsize_copy!;
-  const bpfDevices = n.tsrun_bpf_device_filter!;
-  const sendFdTo = n.tsrun_send_fd_to!;
-  const send = n.tsrun_send!;
-  const waitpid = n.tsrun_waitpid!;
-  const pidfdOpen = n.tsrun_pidfd_open!;
-  const pidfdSignal = n.tsrun_pidfd_signal!;
-  const pidfdWait = n.tsrun_pidfd_wait!;
-  const subreaper = n.tsrun_set_subreaper!;
-  const close = n.tsrun_close!;
-  let stageFd = -1;
-  const stage = (): number => {
-    if (stageFd < 0) {
+  return n;
+}
+
+/** The stage program in a sealed memfd, made on first use. */
+function stageFd(n: Record<string, NativeFn>, files: NativeFiles): () => number {
+  let fd = -1;
+  return () => {
+    if (fd < 0) {
       const bytes = files.stage();
-      const fd = memfdSealed('tsrun-stage', bytes, bytes.length, 1);
-      if (fd < 0) fail('copy the stage program to a sealed memfd', fd);
-      stageFd = fd;
+      const r = n.tsrun_memfd_sealed!('tsrun-stage', bytes, bytes.length, 1);
+      if (r < 0) fail('copy the stage program to a sealed memfd', r);
+      fd = r;
     }
-    return stageFd;
+    return fd;
   };
-  const fail = (what: string, r: number): never => {
-    throw new TsrunError(what, { errno: errnoName(r) });
-  };
-  cached = {
+}
+
+type ProcessCalls = Pick<Sys, 'stageExe' | 'spawn' | 'recv' | 'send' | 'waitpid' | 'waitpidAsync' | 'pidfdOpen' | 'pidfdSignal' | 'pidfdWait' | 'setSubreaper' | 'close' | 'mkfifo'>;
+
+/** Spawning the stage, talking to it, waiting for and signalling processes. */
+function processCalls(n: Record<string, NativeFn>, stage: () => number): ProcessCalls {
+  return {
     // the parent's fd by pid: a spawned child may have closed its own copy
     stageExe: () => `/proc/${process.pid}/fd/${stage()}`,
     spawn(plan, preserveFds) {
       const out = new Int32Array(3);
       const err = Buffer.alloc(128);
-      const r = spawn(stage(), plan, plan.length, preserveFds, out, err, err.length);
+      const r = n.tsrun_spawn!(stage(), plan, plan.length, preserveFds, out, err, err.length);
       if (r < 0) fail(`spawn container init: ${err.toString('utf8', 0, err.indexOf(0))}`, r);
       return { sock: out[0]!, pidfd: out[1]!, pid: out[2]! };
     },
     recv(sock, pidfd, buf, timeoutMs) {
       const fd = new Int32Array(1);
-      const n = recv(sock, pidfd, buf, buf.length, timeoutMs, fd);
-      return { n, fd: fd[0]! };
-    },
-    attachDeviceFilter(dir, program) {
-      const log = Buffer.alloc(4096);
-      const r = bpfDevices(dir, program, program.length / 8, log, log.length);
-      if (r < 0) {
-        const why = log.toString('utf8', 0, Math.max(0, log.indexOf(0))).trim().split('\n').pop();
-        fail(`cgroup v2 device filter (eBPF) on ${dir}${why ? ` (verifier: ${why})` : ''}`, r);
-      }
-    },
-    sendFdTo(path, fd, data) {
-      const r = sendFdTo(path, fd, data, data.length);
-      if (r < 0) fail(`failed to connect with seccomp agent (listenerPath ${path})`, r);
-    },
-    ttyRaw(fd) {
-      const saved = Buffer.alloc(256);
-      return ttyRaw(fd, saved, saved.length) < 0 ? undefined : saved;
-    },
-    ttyRestore(fd, saved) {
-      ttyRestore(fd, saved);
-    },
-    winsizeCopy(from, to) {
-      winsizeCopy(from, to);
-    },
-    async relay(master, input, output, pidfd) {
-      const fd = n.tsrun_relay_bg!(master, input, output, pidfd);
-      if (fd < 0) fail('terminal relay: start its thread', fd);
-      await bgResult(fd);
+      const r = n.tsrun_recv!(sock, pidfd, buf, buf.length, timeoutMs, fd);
+      return { n: r, fd: fd[0]! };
     },
     send(sock, buf) {
-      const r = send(sock, buf, buf.length);
+      const r = n.tsrun_send!(sock, buf, buf.length);
       if (r < 0) fail('send to container init', r);
     },
-    waitpid(pid) {
-      return waitpid(pid);
-    },
+    waitpid: (pid) => n.tsrun_waitpid!(pid),
     waitpidAsync(pid) {
       const fd = n.tsrun_waitpid_bg!(pid);
       if (fd < 0) fail(`wait for ${pid}: start its thread`, fd);
       return bgResult(fd);
     },
     pidfdOpen(pid) {
-      const r = pidfdOpen(pid);
+      const r = n.tsrun_pidfd_open!(pid);
       if (r < 0) fail(`pidfd_open ${pid}`, r);
       return r;
     },
-    pidfdSignal(pidfd, sig) {
-      return pidfdSignal(pidfd, sig);
-    },
-    pidfdWait(pidfd, timeoutMs) {
-      return pidfdWait(pidfd, timeoutMs) > 0;
-    },
+    pidfdSignal: (pidfd, sig) => n.tsrun_pidfd_signal!(pidfd, sig),
+    pidfdWait: (pidfd, timeoutMs) => n.tsrun_pidfd_wait!(pidfd, timeoutMs) > 0,
     setSubreaper() {
-      const r = subreaper();
+      const r = n.tsrun_set_subreaper!();
       if (r < 0) fail('set child subreaper', r);
     },
     close(fd) {
-      close(fd);
+      n.tsrun_close!(fd);
     },
     mkfifo(path, mode) {
       const r = n.tsrun_mkfifo!(path, mode);
       if (r < 0) fail(`mkfifo ${path}`, r);
     },
   };
-  return cached;
+}
+
+type FdCalls = Pick<Sys, 'attachDeviceFilter' | 'sendFdTo' | 'ttyRaw' | 'ttyRestore' | 'winsizeCopy' | 'relay'>;
+
+/** Terminals, fd passing and the device filter. */
+function fdCalls(n: Record<string, NativeFn>): FdCalls {
+  return {
+    attachDeviceFilter(dir, program) {
+      const log = Buffer.alloc(4096);
+      const r = n.tsrun_bpf_device_filter!(dir, program, program.length / 8, log, log.length);
+      if (r < 0) {
+        const why = log.toString('utf8', 0, Math.max(0, log.indexOf(0))).trim().split('\n').pop();
+        fail(`cgroup v2 device filter (eBPF) on ${dir}${why ? ` (verifier: ${why})` : ''}`, r);
+      }
+    },
+    sendFdTo(path, fd, data) {
+      const r = n.tsrun_send_fd_to!(path, fd, data, data.length);
+      if (r < 0) fail(`failed to connect with seccomp agent (listenerPath ${path})`, r);
+    },
+    ttyRaw(fd) {
+      const saved = Buffer.alloc(256);
+      return n.tsrun_tty_raw!(fd, saved, saved.length) < 0 ? undefined : saved;
+    },
+    ttyRestore(fd, saved) {
+      n.tsrun_tty_restore!(fd, saved);
+    },
+    winsizeCopy(from, to) {
+      n.tsrun_winsize_copy!(from, to);
+    },
+    async relay(master, input, output, pidfd) {
+      const fd = n.tsrun_relay_bg!(master, input, output, pidfd);
+      if (fd < 0) fail('terminal relay: start its thread', fd);
+      await bgResult(fd);
+    },
+  };
 }
