@@ -215,30 +215,13 @@ function actionRet(where: string, action: string, errnoRet: number | undefined):
  * Compile a profile for a kernel of architecture hostArch (process.arch).
  * debug gets one line per skipped name.
  */
-export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch, debug: (m: string) => void = () => {}): Compiled {
-  const where = 'config.json: linux.seccomp';
-  const runnable = HOST_ARCHES[hostArch];
-  if (!runnable) throw new TsrunError(`${where}: seccomp is not supported on ${hostArch}`);
-  for (const a of s.architectures ?? []) {
-    if (!(a in ARCHES) && !/^SCMP_ARCH_[A-Z0-9_]+$/.test(a)) throw new TsrunError(`${where}.architectures: unknown architecture ${JSON.stringify(a)}`);
-  }
-  // the native arch always; others when named and this kernel can run them
-  const arches = runnable.filter((a, i) => i === 0 || (s.architectures ?? []).includes(a));
-  let flags = 0;
-  for (const f of s.flags ?? []) {
-    const v = FLAGS[f];
-    if (v === undefined) throw new TsrunError(`${where}.flags: unknown flag ${JSON.stringify(f)}`);
-    flags |= v;
-  }
-  const defRet = actionRet(`${where}.defaultAction`, s.defaultAction, s.defaultErrnoRet);
-  // the stage's own writes (its messages to tsrun) would wait on a listener
-  // that is not there yet, as runc refuses both
-  if (s.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError(`${where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action`);
+/**
+ * Rules per syscall name, in profile order; runc's reading of args: the
+ * same index twice means each condition is a rule of its own (OR), else all
+ * conditions must hold (AND). notify: some rule is SCMP_ACT_NOTIFY.
+ */
+function rulesByName(s: LinuxSeccomp, where: string): { byName: Map<string, Rule[]>; notify: boolean } {
   let notify = false;
-
-  // rules per syscall name, in profile order; runc's reading of args: the
-  // same index twice means each condition is a rule of its own (OR), else
-  // all conditions must hold (AND)
   const byName = new Map<string, Rule[]>();
   for (const [i, sc] of (s.syscalls ?? []).entries()) {
     const w = `${where}.syscalls[${i}]`;
@@ -261,15 +244,11 @@ export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch,
       byName.set(name, l);
     }
   }
-  if (notify && !s.listenerPath) throw new TsrunError(`${where}: SCMP_ACT_NOTIFY needs listenerPath`);
-  if (notify) flags |= FLAG.NEW_LISTENER;
+  return { byName, notify };
+}
 
-  const t = loadTables();
-  const known = new Set<string>();
-  for (const a of arches) for (const n of Object.keys(t[ARCHES[a]!.table] ?? {})) known.add(n);
-  const skipped = [...byName.keys()].filter((n) => !known.has(n));
-  for (const n of skipped) debug(`seccomp: unknown syscall ${JSON.stringify(n)} skipped`);
-
+/** The filter: dispatch on the audit arch, then each arch's syscall rules; any other arch is killed. */
+function assembleFilter(arches: string[], t: ReturnType<typeof loadTables>, byName: Map<string, Rule[]>, defRet: number): Buffer {
   const asm = new Asm();
   const killArch = asm.label();
   const blocks = arches.map(() => asm.label());
@@ -301,7 +280,39 @@ export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch,
   });
   asm.place(killArch);
   asm.ret(RET.KILL_PROCESS);
-  const program = asm.assemble();
+  return asm.assemble();
+}
+
+export function compileSeccomp(s: LinuxSeccomp, hostArch: string = process.arch, debug: (m: string) => void = () => {}): Compiled {
+  const where = 'config.json: linux.seccomp';
+  const runnable = HOST_ARCHES[hostArch];
+  if (!runnable) throw new TsrunError(`${where}: seccomp is not supported on ${hostArch}`);
+  for (const a of s.architectures ?? []) {
+    if (!(a in ARCHES) && !/^SCMP_ARCH_[A-Z0-9_]+$/.test(a)) throw new TsrunError(`${where}.architectures: unknown architecture ${JSON.stringify(a)}`);
+  }
+  // the native arch always; others when named and this kernel can run them
+  const arches = runnable.filter((a, i) => i === 0 || (s.architectures ?? []).includes(a));
+  let flags = 0;
+  for (const f of s.flags ?? []) {
+    const v = FLAGS[f];
+    if (v === undefined) throw new TsrunError(`${where}.flags: unknown flag ${JSON.stringify(f)}`);
+    flags |= v;
+  }
+  const defRet = actionRet(`${where}.defaultAction`, s.defaultAction, s.defaultErrnoRet);
+  // the stage's own writes (its messages to tsrun) would wait on a listener
+  // that is not there yet, as runc refuses both
+  if (s.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError(`${where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action`);
+  const { byName, notify } = rulesByName(s, where);
+  if (notify && !s.listenerPath) throw new TsrunError(`${where}: SCMP_ACT_NOTIFY needs listenerPath`);
+  if (notify) flags |= FLAG.NEW_LISTENER;
+
+  const t = loadTables();
+  const known = new Set<string>();
+  for (const a of arches) for (const n of Object.keys(t[ARCHES[a]!.table] ?? {})) known.add(n);
+  const skipped = [...byName.keys()].filter((n) => !known.has(n));
+  for (const n of skipped) debug(`seccomp: unknown syscall ${JSON.stringify(n)} skipped`);
+
+  const program = assembleFilter(arches, t, byName, defRet);
   const instructions = program.length / 8;
   if (instructions > 4096) {
     throw new TsrunError(`${where}: the profile compiles to ${instructions} BPF instructions, more than the kernel's limit of 4096`);

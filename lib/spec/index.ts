@@ -81,13 +81,18 @@ export function loadSpec(bundle: string, validate: Validator): Spec {
 }
 
 /** Semantic checks: each throws a TsrunError naming the JSON path. */
-export function checkSpec(spec: Spec, warn: Warn): void {
+type Check = (spec: Spec, warn: Warn) => void;
+
+function checkProcess(spec: Spec): void {
   const p = spec.process;
   if (!p) throw new TsrunError('config.json: process: required to create a container');
   if (!p.args || p.args.length === 0) throw new TsrunError('config.json: process.args: must not be empty');
   if (!p.cwd.startsWith('/')) {
     throw new TsrunError(`config.json: process.cwd: must be an absolute path, got ${JSON.stringify(p.cwd)}`);
   }
+}
+
+function checkNamespaces(spec: Spec): void {
   const linux = spec.linux ?? {};
   const seen = new Set<string>();
   for (const [i, ns] of (linux.namespaces ?? []).entries()) {
@@ -114,6 +119,10 @@ export function checkSpec(spec: Spec, warn: Warn): void {
   if (linux.timeOffsets && !newOrJoined('time')) {
     throw new TsrunError('config.json: linux.timeOffsets: time offsets given without a time namespace');
   }
+}
+
+function checkMountNamespace(spec: Spec): void {
+  const linux = spec.linux ?? {};
   // no new mount namespace (inherited, or joined by path): the root is a
   // chroot, and whatever would be mounted would land in a namespace that is
   // not the container's and outlive it, so it is refused
@@ -126,6 +135,10 @@ export function checkSpec(spec: Spec, warn: Warn): void {
     if (spec.root?.readonly) throw new TsrunError(`config.json: root.readonly: ${why}`);
     if (linux.rootfsPropagation) throw new TsrunError(`config.json: linux.rootfsPropagation: ${why}`);
   }
+}
+
+function checkRlimits(spec: Spec): void {
+  const p = spec.process!;
   const rl = new Set<string>();
   for (const [i, r] of (p.rlimits ?? []).entries()) {
     if (!(r.type in RLIMITS)) throw new TsrunError(`config.json: process.rlimits[${i}].type: unknown rlimit type ${r.type}`);
@@ -133,16 +146,27 @@ export function checkSpec(spec: Spec, warn: Warn): void {
     rl.add(r.type);
     if (r.soft > r.hard) throw new TsrunError(`config.json: process.rlimits[${i}]: soft limit ${r.soft} exceeds hard limit ${r.hard}`);
   }
+}
+
+function checkCapabilities(spec: Spec, warn: Warn): void {
+  const p = spec.process!;
   for (const [set, names] of Object.entries(p.capabilities ?? {})) {
     for (const n of names ?? []) {
       if (!CAPS.includes(n)) warn(`config.json: process.capabilities.${set}: unknown capability ${JSON.stringify(n)} ignored`);
     }
   }
+}
+
+function checkMounts(spec: Spec): void {
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     if (!m.destination.startsWith('/')) {
       throw new TsrunError(`config.json: mounts[${i}].destination: must be an absolute path, got ${JSON.stringify(m.destination)}`);
     }
   }
+}
+
+function checkDevices(spec: Spec, warn: Warn): void {
+  const linux = spec.linux ?? {};
   for (const [i, d] of (linux.devices ?? []).entries()) {
     if (!d.path.startsWith('/dev/')) {
       throw new TsrunError(`config.json: linux.devices[${i}].path: must be under /dev, got ${JSON.stringify(d.path)}`);
@@ -158,17 +182,33 @@ export function checkSpec(spec: Spec, warn: Warn): void {
     const other = [...new Set(r.access.replace(/[rwm]/g, ''))].join('');
     if (other) warn(`config.json: linux.resources.devices[${i}].access ${JSON.stringify(r.access)}: ${JSON.stringify(other)} ignored (only r, w and m are permissions)`);
   }
+}
+
+function checkHooks(spec: Spec): void {
   for (const [k, hooks] of Object.entries(spec.hooks ?? {})) {
     for (const [i, h] of (hooks ?? []).entries()) {
       if (!h.path.startsWith('/')) throw new TsrunError(`config.json: hooks.${k}[${i}].path: must be absolute, got ${JSON.stringify(h.path)}`);
     }
   }
+}
+
+function checkSysctls(spec: Spec): void {
+  const linux = spec.linux ?? {};
   const nss = linux.namespaces ?? [];
   for (const k of Object.keys(linux.sysctl ?? {})) {
     if (k.includes('/') || k.includes('..')) throw new TsrunError(`config.json: linux.sysctl: invalid key ${JSON.stringify(k)}`);
     const why = sysctlRefusal(k, nss, spec.hostname !== undefined);
     if (why) throw new TsrunError(`config.json: linux.sysctl: ${why}`);
   }
+}
+
+/** The semantic checks past the schema, in order: the first failure is the error. */
+const CHECKS: Check[] = [
+  checkProcess, checkNamespaces, checkMountNamespace, checkRlimits, checkCapabilities, checkMounts, checkDevices, checkHooks, checkSysctls,
+];
+
+export function checkSpec(spec: Spec, warn: Warn): void {
+  for (const c of CHECKS) c(spec, warn);
 }
 
 const IPC_SYSCTLS = new Set([
