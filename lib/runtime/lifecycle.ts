@@ -237,6 +237,8 @@ export function del(ctx: Context, id: string, force: boolean): void {
 
 /** A state dir with no state.json, once no live create holds its lock. */
 function removeBare(ctx: Context, id: string): void {
+  // a delete killed after it renamed the state dir away left it under another name
+  ctx.store.sweepRemoved(id);
   if (!existsSync(ctx.store.dir(id))) return;
   let unlock: () => void;
   try {

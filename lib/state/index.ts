@@ -15,6 +15,18 @@ export { SPEC_VERSION as OCI_VERSION } from '../spec/version';
 export type { Hook } from '../spec/types';
 export { sleep };
 
+/** the prefix of a state dir being removed: `.deleted-<id>-<pid of the remover>` */
+const TOMB = '.deleted-';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
 
@@ -138,7 +150,7 @@ export class StateStore {
   /** Atomically take the container away (rename), then remove the files:
    * a concurrent verb sees "does not exist", never a half-removed dir. */
   remove(id: string): void {
-    const tomb = join(this.root, `.deleted-${id}-${process.pid}`);
+    const tomb = join(this.root, `${TOMB}${id}-${process.pid}`);
     try {
       renameSync(this.dir(id), tomb);
     } catch (e) {
@@ -152,6 +164,25 @@ export class StateStore {
       rmdirSync(tomb);
     } catch {
       rmSync(tomb, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * What a remove killed between its rename and its unlinks left of ID: the
+   * renamed dirs of removers that are gone (a live one is still at work).
+   */
+  sweepRemoved(id: string, alive: (pid: number) => boolean = pidAlive): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.root);
+    } catch {
+      return;
+    }
+    const prefix = `${TOMB}${id}-`;
+    for (const n of names) {
+      const pid = n.startsWith(prefix) ? n.slice(prefix.length) : '';
+      if (!/^\d+$/.test(pid) || alive(Number(pid))) continue;
+      rmSync(join(this.root, n), { recursive: true, force: true });
     }
   }
 

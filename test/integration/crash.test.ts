@@ -1,7 +1,7 @@
 // A tsrun killed with SIGKILL half-way through create: the hook it was
 // running dies with it, the waiting init exits, and `delete` cleans up the
 // rest (state dir, cgroups); nothing is left behind.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,4 +71,58 @@ t.test('kill -9 of create at random moments: delete --force leaves nothing (50 t
     if (leaks.length) problems.push(`trial ${i}: ${leaks.join(', ')}`);
   }
   t.same(problems, [], 'no state dir, cgroup, mount or process left after any trial');
+});
+
+/** kill -9 of `tsrun ARGS` after a random delay below MAX_MS, then what CLEAN does; leaks listed. */
+async function killTrials(t: Test, what: string, trials: number, maxMs: number,
+  setup: (id: string) => string[], after?: (id: string) => void): Promise<void> {
+  const problems: string[] = [];
+  for (let i = 0; i < trials; i++) {
+    const id = sb.id(what.replace(/\W+/g, ''));
+    const args = setup(id);
+    const child = spawn(sb.bin, ['--root', sb.root, ...args], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * maxMs)));
+    child.kill('SIGKILL');
+    await exited;
+    after?.(id);
+    const d = sb.rt(['delete', '--force', id]);
+    if (d.status !== 0) problems.push(`trial ${i}: delete --force exited ${d.status}: ${d.stderr.trim()}`);
+    const leaks = sb.leaks();
+    if (leaks.length) problems.push(`trial ${i}: ${leaks.join(', ')}`);
+  }
+  t.same(problems, [], `${what}: no state dir, cgroup, mount or process left after any of ${trials} trials`);
+}
+
+t.test('kill -9 of create with a user namespace and hooks, at random moments', async (t) => {
+  const c = defaultConfig(['true']);
+  c.linux.namespaces.push({ type: 'user' });
+  c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  c.hooks = { prestart: [{ path: '/bin/true' }], createContainer: [{ path: '/bin/true' }] };
+  const b = sb.bundle(c);
+  await killTrials(t, 'create-userns-hooks', 40, 60, (id) => ['create', '--bundle', b, id]);
+});
+
+t.test('kill -9 of a foreground run at random moments', async (t) => {
+  const b = sb.bundle(defaultConfig(['sleep', '1000']));
+  await killTrials(t, 'run', 40, 60, (id) => ['run', '--bundle', b, id]);
+});
+
+t.test('kill -9 of exec at random moments: the container keeps only what it ran, delete --force leaves nothing', async (t) => {
+  const b = sb.bundle(defaultConfig(['sleep', '1000']));
+  await killTrials(t, 'exec', 40, 50, (id) => {
+    const r = sb.rt(['run', '-d', '--bundle', b, id]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return ['exec', id, 'true'];
+  });
+});
+
+t.test('kill -9 of delete at random moments: a second delete --force finishes the job', async (t) => {
+  const b = sb.bundle(defaultConfig(['sleep', '1000']));
+  await killTrials(t, 'delete', 40, 25, (id) => {
+    const r = sb.rt(['run', '-d', '--bundle', b, id]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return ['delete', '--force', id];
+  });
 });
