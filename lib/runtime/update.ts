@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { TsrunError } from '../errors';
 import { hierarchyOf, hostHierarchies, type CgroupSetup } from '../cgroups';
-import { applyResources } from '../cgroups/resources';
+import { applyResources, deviceFilterTarget } from '../cgroups/resources';
 import type { Context } from './context';
 import { deriveStatus } from '../state';
 
@@ -90,6 +90,13 @@ export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => st
     }
     // the device list is only rewritten when the update carries one
     applyResources(setup, res);
+    // pure v2: the list is an eBPF program, replaced by the new list's
+    const df = res.devices ? deviceFilterTarget(setup, res) : undefined;
+    if (df) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { deviceProgram } = require('../cgroups/devices-ebpf') as typeof import('../cgroups/devices-ebpf');
+      ctx.sys().attachDeviceFilter(df.dir, deviceProgram(df.rules));
+    }
   } finally {
     unlock();
   }

@@ -61,6 +61,13 @@ const devAllow = bundle('devallow', ['sh', '-c', devScript], (c) => {
   devCaps(c);
   c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 8, minor: 0, access: 'r' }] };
 });
+// update with a device list replaces the filter: a node denied at create is
+// reachable after (the old program detached, not left to veto the new one);
+// runc's default list (/dev/zero...) still comes after the update's rules
+const devUpd = bundle('devupd', ['sleep', '1000'], (c) => {
+  devCaps(c);
+  c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 8, minor: 0, access: 'm' }] };
+});
 
 // an OOM that events must report (the hog waits until events is watching)
 const oomev = bundle('oomev', ['sh', '-c', 'sleep 3; x=$(head -c 100000000 /dev/zero | tr "\\0" x)'], (c) => {
@@ -127,6 +134,14 @@ kv devdeny_mknod $(grep -c mknod-ok /run/tmp/devdeny.out); kv devdeny_open $(gre
 ${T} run --bundle ${devAllow} devallow > /run/tmp/devallow.out 2>&1
 kv devallow_open_denied $(grep -c Operation_not_permitted /run/tmp/devallow.out); kv devallow_enxio $(grep -c No_such_device /run/tmp/devallow.out)
 
+${T} run -d --bundle ${devUpd} devupd </dev/null >/dev/null 2>&1; kv devupd_run $?
+${T} exec devupd sh -c 'mknod /dev/xsda b 8 0; head -c1 /dev/xsda 2>&1 | tr " " _' > /run/tmp/du1.out 2>&1
+echo '{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":8,"minor":0,"access":"rm"}]}' | ${T} update --resources - devupd; kv devupd_update $?
+${T} exec devupd sh -c 'head -c1 /dev/xsda 2>&1 | tr " " _; head -c1 /dev/zero | wc -c' > /run/tmp/du2.out 2>&1
+kv devupd_before_denied $(grep -c Operation_not_permitted /run/tmp/du1.out); kv devupd_after_enxio $(grep -c No_such_device /run/tmp/du2.out)
+kv devupd_zero $(tail -1 /run/tmp/du2.out)
+${T} delete -f devupd; kv devupd_delete $?
+
 ${T} run --bundle ${zero} zero > /run/tmp/zero.out 2>&1; kv zero_status $?
 kv zero_msg "$(head -1 /run/tmp/zero.out | tr ' ' _)"
 kv leftover_cgroups $(find ${CG} -mindepth 1 -type d 2>/dev/null | wc -l)
@@ -146,6 +161,7 @@ t.test('tsrun on a pure cgroup v2 hierarchy (qemu guest)', async (t) => {
     update_json: '0', 'json_memory.max': String(64 * MiB), 'json_memory.high': String(48 * MiB),
     events: '0', events_type: 'type:stats', exec: '0', kill_all: '0', procs_after_kill: '0', delete: '0', cgroup_removed: 'yes',
     devdeny_status: '0', devdeny_mknod: '1', devdeny_open: '1', devdeny_zero: '1', devallow_open_denied: '0', devallow_enxio: '1',
+    devupd_run: '0', devupd_update: '0', devupd_before_denied: '1', devupd_after_enxio: '1', devupd_zero: '1', devupd_delete: '0',
     oom_status: '137', oom_output: '0', pids_cant_fork: '1', zero_status: '1', leftover_cgroups: '0',
   };
   for (const [k, v] of Object.entries(want)) t.equal(kv.get(k), v, k);
