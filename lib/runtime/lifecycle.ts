@@ -1,9 +1,9 @@
 // start, state, kill, delete, list: the verbs that work from the state dir
 // alone. None of them loads the native layer, ajv or the plan builder.
-import { closeSync, constants as fsc, existsSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors';
-import { destroyCgroups, cgroupPids } from '../cgroups';
+import { ContainerCgroups } from '../cgroups/manager';
 import { runHooks } from '../hooks';
 import {
   deriveStatus, initAlive, ociState, procStat, sleep, type OciState, type StoredState,
@@ -102,7 +102,7 @@ export function kill(ctx: Context, id: string, signal: string | undefined, all: 
     if (!all) throw new TsrunError('container not running');
   }
   if (all) {
-    signalAll(st, sig);
+    ContainerCgroups.of(st).signalAll(sig);
     return;
   }
   try {
@@ -110,52 +110,6 @@ export function kill(ctx: Context, id: string, signal: string | undefined, all: 
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
     throw new TsrunError(`kill ${st.pid}`, { errno: (e as NodeJS.ErrnoException).code });
-  }
-}
-
-/**
- * Signal every process of the container. SIGKILL on v2 goes through
- * cgroup.kill; otherwise the cgroup is frozen first so that nothing forks
- * between reading cgroup.procs and signalling (runc's walk), then thawed.
- */
-function signalAll(st: StoredState, sig: number): void {
-  const v2kill = st.cgroupPaths.map((p) => `${p}/cgroup.kill`).find((f) => sig === 9 && existsSync(f));
-  if (v2kill) {
-    try {
-      writeFileSync(v2kill, '1');
-      return;
-    } catch {
-      /* fall back to the walk */
-    }
-  }
-  // signal 0 only asks whether they exist: nothing to hold still
-  const freeze = sig !== 0 && st.freezer && !isPaused(st.freezer) ? st.freezer : undefined;
-  if (freeze) {
-    try {
-      setFrozen(freeze, true);
-    } catch {
-      /* signal unfrozen rather than not at all */
-    }
-  }
-  try {
-    for (const pid of cgroupPids(st.cgroupPaths)) {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* already gone */
-      }
-    }
-  } finally {
-    if (freeze) setFrozen(freeze, false);
-  }
-}
-
-function isPaused(freezer: string): boolean {
-  try {
-    const v = readFileSync(freezer, 'utf8').trim();
-    return v === 'FROZEN' || v === '1';
-  } catch {
-    return false;
   }
 }
 
@@ -173,12 +127,7 @@ function waitGone(st: StoredState, timeoutMs: number): boolean {
 
 export function destroy(ctx: Context, st: StoredState): void {
   // whatever is left in the cgroup goes with the container
-  if (cgroupPids(st.cgroupPaths).length) {
-    signalAll(st, 9);
-    const deadline = Date.now() + 2000;
-    while (cgroupPids(st.cgroupPaths).length && Date.now() < deadline) sleep(2);
-  }
-  const failed = destroyCgroups(st.cgroupCreated ?? []);
+  const failed = ContainerCgroups.of(st).destroy();
   for (const f of failed) ctx.log.warn(`remove cgroup ${f}: still busy`);
   runPoststop(ctx, st);
   ctx.store.remove(st.id);
@@ -226,7 +175,7 @@ export function del(ctx: Context, id: string, force: boolean): void {
       if (!force) throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
     }
     if (status !== 'stopped') {
-      if (status === 'paused' && st.freezer) thaw(st.freezer);
+      if (status === 'paused') ContainerCgroups.of(st).thawQuietly();
       if (!stopInit(st)) throw new TsrunError(`container init ${st.pid} did not die after SIGKILL`);
     }
     destroy(ctx, st);
@@ -253,14 +202,6 @@ function removeBare(ctx: Context, id: string): void {
   }
 }
 
-function thaw(freezer: string): void {
-  try {
-    writeFileSync(freezer, freezer.endsWith('cgroup.freeze') ? '0' : 'THAWED');
-  } catch {
-    /* not frozen or not ours */
-  }
-}
-
 export function list(ctx: Context): OciState[] {
   const out: OciState[] = [];
   for (const id of ctx.store.list()) {
@@ -280,8 +221,7 @@ export function pause(ctx: Context, id: string): void {
   try {
     const status = deriveStatus(ctx.store, st);
     if (status !== 'running' && status !== 'created') throw new TsrunError(`container not running`);
-    if (!st.freezer) throw new TsrunError('cannot pause: no freezer cgroup (v1 freezer or v2 cgroup.freeze) on this host');
-    setFrozen(st.freezer, true);
+    ContainerCgroups.of(st).setFrozen(true);
   } finally {
     unlock();
   }
@@ -293,38 +233,14 @@ export function resume(ctx: Context, id: string): void {
   const unlock = ctx.store.lock(id);
   try {
     if (deriveStatus(ctx.store, st) !== 'paused') throw new TsrunError('container not paused');
-    setFrozen(st.freezer!, false);
+    ContainerCgroups.of(st).setFrozen(false);
   } finally {
     unlock();
-  }
-}
-
-function setFrozen(file: string, frozen: boolean): void {
-  const v2 = file.endsWith('cgroup.freeze');
-  try {
-    writeFileSync(file, v2 ? (frozen ? '1' : '0') : frozen ? 'FROZEN' : 'THAWED');
-  } catch (e) {
-    throw new TsrunError(`${frozen ? 'freeze' : 'thaw'} ${file}`, { errno: (e as NodeJS.ErrnoException).code });
-  }
-  // v1 goes through FREEZING; wait until the kernel says it is done
-  const want = v2 ? (frozen ? '1' : '0') : frozen ? 'FROZEN' : 'THAWED';
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    let cur = '';
-    try {
-      cur = v2 ? /frozen (\d)/.exec(readFileSync(file.replace(/cgroup\.freeze$/, 'cgroup.events'), 'utf8'))?.[1] ?? '' : readFileSync(file, 'utf8').trim();
-    } catch {
-      return;
-    }
-    if (cur === want) return;
-    if (Date.now() > deadline) throw new TsrunError(`${frozen ? 'freeze' : 'thaw'} ${file}: still ${cur} after 5s`);
-    if (!v2 && frozen) writeFileSync(file, 'FROZEN');
-    sleep(1);
   }
 }
 
 /** ps: the host pids of the container's processes. */
 export function ps(ctx: Context, id: string): number[] {
   const st = ctx.store.load(id);
-  return cgroupPids(st.cgroupPaths);
+  return ContainerCgroups.of(st).pids();
 }

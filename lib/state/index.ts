@@ -9,6 +9,7 @@ import {
 import { join } from 'node:path';
 import { TsrunError, sysError } from '../errors';
 import { sleep } from '../sleep';
+import { isFrozenFile } from '../cgroups/manager';
 import type { Hook, Process } from '../spec/types';
 
 export { SPEC_VERSION as OCI_VERSION } from '../spec/version';
@@ -327,17 +328,8 @@ export function deriveStatus(store: StateStore, st: StoredState): Status {
   if (!initAlive(st)) return 'stopped';
   if (st.creating) return 'creating';
   if (existsSync(store.fifo(st.id))) return 'created';
-  if (st.freezer && isFrozen(st.freezer)) return 'paused';
+  if (st.freezer && isFrozenFile(st.freezer)) return 'paused';
   return 'running';
-}
-
-function isFrozen(file: string): boolean {
-  try {
-    const v = readFileSync(file, 'utf8').trim();
-    return v === 'FROZEN' || v === 'FREEZING' || v === '1';
-  } catch {
-    return false;
-  }
 }
 
 export function ociState(store: StateStore, st: StoredState, status = deriveStatus(store, st)): OciState {

@@ -1,11 +1,12 @@
 // Which of a container's cgroup dirs holds a controller: one mapping for
 // events, exec --cgroup and update. Pure: hierarchies and files are given.
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controllerDir, hierarchyOf, parseMountinfo, type CgroupSetup } from '../../lib/cgroups';
 import { applyResources } from '../../lib/cgroups/resources';
+import { ContainerCgroups, isFrozenFile } from '../../lib/cgroups/manager';
 
 // systemd's usual v1 layout: joint cpu,cpuacct and net_cls,net_prio, plus the unified hierarchy
 const hier = parseMountinfo([
@@ -97,4 +98,38 @@ t.test('pids: 0 is unlimited on v1 (runc), a limit on v2 (spec); a controller no
   applyResources(b.s, { pids: { limit: 0 } });
   t.equal(read(b.v2dir, 'pids.max'), '0');
   t.throws(() => applyResources(b.s, { hugepageLimits: [{ pageSize: '2MB', limit: 1 }] }), /the hugetlb cgroup controller is not available on this host/);
+});
+
+t.test('ContainerCgroups on temp dirs: freeze and thaw (v1 and v2 files), pids, destroy removes what the container made', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'tsrun-cgm-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const v2 = join(root, 'unified', 'pod', 'c');
+  mkdirSync(v2, { recursive: true });
+  writeFileSync(join(v2, 'cgroup.procs'), '');
+  writeFileSync(join(v2, 'cgroup.freeze'), '0');
+  writeFileSync(join(v2, 'cgroup.events'), 'populated 0\nfrozen 1\n'); // what the kernel says once frozen
+  const cg = new ContainerCgroups([v2], join(v2, 'cgroup.freeze'), [join(root, 'unified', 'pod'), v2]);
+  t.notOk(cg.frozen());
+  cg.setFrozen(true);
+  t.equal(readFileSync(join(v2, 'cgroup.freeze'), 'utf8'), '1');
+  t.ok(cg.frozen());
+  cg.thawQuietly();
+  t.equal(readFileSync(join(v2, 'cgroup.freeze'), 'utf8'), '0');
+  t.same(cg.pids(), []);
+  cg.signalAll(0); // nothing to signal, nothing frozen for it
+  t.equal(readFileSync(join(v2, 'cgroup.freeze'), 'utf8'), '0');
+
+  const v1 = join(root, 'freezer', 'c');
+  mkdirSync(v1, { recursive: true });
+  writeFileSync(join(v1, 'freezer.state'), 'THAWED');
+  const c1 = new ContainerCgroups([v1], join(v1, 'freezer.state'), []);
+  c1.setFrozen(true);
+  t.equal(readFileSync(join(v1, 'freezer.state'), 'utf8'), 'FROZEN');
+  t.ok(isFrozenFile(join(v1, 'freezer.state')));
+  t.throws(() => new ContainerCgroups([v1], undefined, []).setFrozen(true), /no freezer cgroup/);
+
+  rmSync(join(v2, 'cgroup.procs'));
+  for (const f of ['cgroup.freeze', 'cgroup.events']) rmSync(join(v2, f));
+  t.same(cg.destroy(), [], 'nothing busy');
+  t.notOk(existsSync(join(root, 'unified', 'pod')), 'the leaf and the parent it made are gone, deepest first');
 });
