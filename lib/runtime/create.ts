@@ -30,6 +30,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** run in the foreground: a terminal's master comes back to us (masterFd) */
   terminalRelay?: boolean;
+  /** run: keep the init's pidfd, to signal it without a pid that may be reused */
+  keepInitPidfd?: boolean;
 }
 
 export interface Created {
@@ -37,6 +39,8 @@ export interface Created {
   sys: Sys;
   /** the pty master when the runtime relays the terminal itself; else -1 */
   masterFd: number;
+  /** with keepInitPidfd: the init's pidfd (the caller's to close); else -1 */
+  initPidfd: number;
 }
 
 function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
@@ -146,9 +150,10 @@ class CreateRun {
       throw new TsrunError(`hooks.startContainer: the container state is ${go.length} bytes, over the ${MSG_MAX} the stage takes for the hooks' stdin (annotations too large?)`);
     }
     sv.go(go);
+    const initPidfd = this.o.keepInitPidfd ? sv.takeInitPidfd() : -1;
     sv.close();
     this.timing('ready (state written, init waits for start)');
-    return { state: st, sys, masterFd: sv.masterFd };
+    return { state: st, sys, masterFd: sv.masterFd, initPidfd };
   }
 
   /** The container's cgroups made and limited before any of its processes exists. */

@@ -45,13 +45,13 @@ const FORWARDED = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2
  * With a terminal, SIGWINCH resizes the pty instead (the kernel tells the
  * container's foreground process group).
  */
-export function forwardSignals(pid: number, terminal = false): () => void {
+export function forwardSignals(pid: number, terminal = false, send: (sig: number) => void = (sig) => process.kill(pid, sig)): () => void {
   const handlers: [string, () => void][] = [];
   for (const s of FORWARDED) {
     if (terminal && s === 'SIGWINCH') continue;
     const h = () => {
       try {
-        process.kill(pid, SIGNALS[s]);
+        send(SIGNALS[s]!);
       } catch {
         /* gone */
       }
