@@ -21,6 +21,9 @@ function writeAtomic(path, data) {
   renameSync(path + '.tmp', path);
 }
 
+// 0. the protocol's numbers from native/include/tsrun.h (lib/protocol/abi.ts)
+await import('./abi.mjs');
+
 // 1. validators. inlineRefs: false: each $ref a function, not its code copied
 // at every use (124 -> 100 KB minified)
 const Ajv = require('ajv').default;

@@ -8,7 +8,9 @@ import { NAMESPACES } from '../spec/tables';
 import type { HostFacts, PlanDevice, PlanMount, PlanOptions } from './index';
 import { MS, parseMountOptions, type ParsedOptions } from './mounts';
 
-export const TM = { BIND: 0x1, FILE: 0x2, REMOUNT_RO: 0x4, DEV: 0x8, PROCFS: 0x10, SYSFS: 0x20, CGROUP: 0x40, DEFER_RO: 0x80 } as const;
+import { TM } from '../protocol/abi';
+
+export { TM };
 
 export function idMap(maps: { containerID: number; hostID: number; size: number }[] | undefined): string | undefined {
   if (!maps?.length) return undefined;

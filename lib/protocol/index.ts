@@ -1,22 +1,9 @@
 // LaunchPlan -> the one buffer the native stage reads, and the sync frames.
-// Constants mirror native/include/tsrun.h; bump ABI_VERSION with it.
+// The numbers are native/include/tsrun.h's (lib/protocol/abi.ts, generated).
 import type { LaunchPlan } from '../plan';
+import { ABI_VERSION, MSG_HDR, MSG_MAX, PLAN_MAGIC, T, TT } from './abi';
 
-export const ABI_VERSION = 7;
-const MAGIC = 0x50525354;
-
-export const T = {
-  ROOTFS: 1, ROOT_READONLY: 2, ROOT_PROPAGATION: 3, NO_PIVOT: 4, NS_NEW: 5, NS_JOIN: 6, UID_MAP: 7,
-  GID_MAP: 8, TIMENS_OFFSETS: 9, CGROUP_PROCS: 10, OOM_SCORE_ADJ: 11, HOSTNAME: 12, DOMAINNAME: 13,
-  SYSCTL: 14, MOUNT: 15, DEVICE: 16, SYMLINK: 17, MASKED: 18, READONLY_PATH: 19, RLIMIT: 20, USER: 21,
-  GROUPS: 22, CAPS: 23, NO_NEW_PRIVS: 24, CWD: 25, ARG: 26, ENV: 27, FIFO: 28, SYNC_HOOKS: 29,
-  START_HOOK: 30, NEW_KEYRING: 31, DEV_SETUP: 32, USERNS_DEVICES: 33, SECCOMP: 34, PRESERVE_FDS: 35,
-  DEBUG: 37, MOUNT_IDMAP: 38, TERMINAL: 39, PERSONALITY: 40, IOPRIO: 41, SCHED: 42, AFFINITY: 43, LSM_EXEC: 44,
-} as const;
-
-export const M = { PID: 1, HOOKS: 2, HOOKS_DONE: 3, READY: 4, GO: 5, ERROR: 6, DEBUG: 7, WARN: 8, PTY: 9, SECCOMP: 10 } as const;
-export const MSG_MAX = 8192;
-export const MSG_HDR = 16;
+export { ABI_VERSION, M, MSG_HDR, MSG_MAX, T, TM, TT } from './abi';
 
 type Part = number | bigint | string | Buffer | { i32: number } | { u64: bigint };
 
@@ -26,7 +13,7 @@ class Writer {
   private buf = Buffer.allocUnsafe(4096);
   private at = 0;
   constructor() {
-    this.u32(MAGIC);
+    this.u32(PLAN_MAGIC);
     this.u32(ABI_VERSION);
   }
   private room(n: number) {
@@ -135,7 +122,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   if (p.affinityFinal) w.rec(T.AFFINITY, 1, p.affinityFinal);
   if (p.lsmExec) w.rec(T.LSM_EXEC, p.lsmExec.file, p.lsmExec.value);
   if (p.seccomp) w.rec(T.SECCOMP, p.seccomp.flags, p.seccomp.notify ? 1 : 0, p.seccomp.program);
-  if (p.terminal) w.rec(T.TERMINAL, p.terminal.console ? 1 : 0, p.terminal.rows, p.terminal.cols, p.terminal.socket);
+  if (p.terminal) w.rec(T.TERMINAL, p.terminal.console ? TT.CONSOLE : 0, p.terminal.rows, p.terminal.cols, p.terminal.socket);
   if (p.debug) w.rec(T.DEBUG);
   return w.done();
 }
