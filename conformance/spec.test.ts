@@ -7,50 +7,10 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, defaultConfig, makeRootfs, runtimeName, sleepMs, type Config } from '../test/lib/harness';
+import { defaultConfig, makeRootfs, runtimeName, sleepMs, type Config } from '../test/lib/harness';
+import { suite } from './suite';
 
-const sb = new Sandbox('conf');
-const results: { clause: string; name: string; ok: boolean }[] = [];
-
-t.teardown(() => {
-  const leaks = sb.cleanup();
-  const bySection = new Map<string, { pass: number; fail: number }>();
-  for (const r of results) {
-    const sec = r.clause.split('#')[0]!;
-    const e = bySection.get(sec) ?? { pass: 0, fail: 0 };
-    if (r.ok) e.pass++;
-    else e.fail++;
-    bySection.set(sec, e);
-  }
-  const lines = [`conformance of ${runtimeName()}:`, 'section'.padEnd(22) + 'pass  fail'];
-  for (const [s, e] of bySection) lines.push(s.padEnd(22) + String(e.pass).padStart(4) + String(e.fail).padStart(6));
-  for (const r of results) lines.push(`${r.ok ? 'PASS' : 'FAIL'}  ${r.clause.padEnd(40)} ${r.name}`);
-  process.stdout.write(lines.map((l) => `# ${l}`).join('\n') + '\n');
-  if (leaks.length) throw new Error(`leaked: ${leaks.join(', ')}`);
-});
-
-/** A check: its spec clause, and a body whose assertions all pass. */
-function check(clause: string, name: string, body: (t: Test) => void | Promise<void>) {
-  t.test(`[${clause}] ${name}`, async (tt) => {
-    await body(tt);
-    results.push({ clause, name, ok: tt.passing() });
-  });
-}
-
-function inside(script: string, mod?: (c: Config) => void) {
-  const c = defaultConfig(['sh', '-c', script]);
-  mod?.(c);
-  return sb.run(c);
-}
-
-function waitFor(fn: () => boolean, ms = 5000): boolean {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    sleepMs(10);
-  }
-  return fn();
-}
+const { sb, check, inside, waitFor } = suite('conf');
 
 check('runtime.md#state', 'state has the REQUIRED properties and status values through the lifecycle', (t) => {
   const id = sb.id();

@@ -7,6 +7,7 @@ import { CAPS, NAMESPACES, RLIMITS } from '../spec/tables';
 import type { Hierarchy } from '../cgroups';
 import { rootPropagation } from './mounts';
 import { cleanDest, idMap, planDevices, planMounts } from './rootfs';
+import { planMemoryPolicy, type PlanMemoryPolicy } from './mempolicy';
 
 export interface PlanMount {
   flags: number;
@@ -83,6 +84,8 @@ export interface LaunchPlan {
   affinityFinal?: Buffer;
   /** an LSM label for execve: /proc/self/attr/<file>/exec (or attr/exec) gets value */
   lsmExec?: { file: string; value: string };
+  /** linux.memoryPolicy for set_mempolicy before execve */
+  memoryPolicy?: PlanMemoryPolicy;
 }
 
 export interface HostFacts {
@@ -96,6 +99,30 @@ export interface HostFacts {
   hierarchies: Hierarchy[];
   /** LSMs that can label processes */
   lsm?: LsmState;
+  /** a resctrl filesystem is mounted (Intel RDT) */
+  hasResctrl?: () => boolean;
+}
+
+/**
+ * Spec fields this build cannot honour here: each an error that says why,
+ * never a field passed by the schema and then ignored.
+ */
+function refuseUnsupported(linux: NonNullable<Spec['linux']>, facts: HostFacts): void {
+  const P = 'config.json: linux';
+  if (linux.intelRdt) {
+    // runtime-spec: no mounted resctrl is an error (MUST); with one, tsrun has no RDT support yet
+    throw new TsrunError(facts.hasResctrl?.()
+      ? `${P}.intelRdt: Intel RDT (resctrl) is not implemented in tsrun`
+      : `${P}.intelRdt: no resctrl filesystem is mounted on this host`);
+  }
+  if (linux.mountLabel) {
+    throw new TsrunError(facts.lsm?.selinux
+      ? `${P}.mountLabel: SELinux mount labels are not implemented in tsrun`
+      : `${P}.mountLabel: SELinux is not enabled on this host (asked for ${JSON.stringify(linux.mountLabel)})`);
+  }
+  if (linux.netDevices && Object.keys(linux.netDevices).length) {
+    throw new TsrunError(`${P}.netDevices: moving host interfaces into the container is not implemented in tsrun`);
+  }
 }
 
 /** A compiled filter (lib/seccomp) and when the stage loads it. */
@@ -275,6 +302,7 @@ function planNamespaces(nss: { type: string; path?: string }[]) {
 export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): LaunchPlan {
   const p = spec.process!;
   const linux = spec.linux ?? {};
+  refuseUnsupported(linux, facts);
   const { nsNew, nsJoin, newUser, inUserns, cgroupNs } = planNamespaces(linux.namespaces ?? []);
 
   const rootfs = isAbsolute(spec.root.path) ? spec.root.path : resolve(opts.bundle, spec.root.path);
@@ -326,6 +354,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     terminal: opts.consoleSocket !== undefined ? planTerminal(p, opts.consoleSocket, true) : undefined,
     seccomp: opts.seccomp,
     personality: linux.personality ? (linux.personality.domain === 'LINUX32' ? 0x0008 : 0x0000) : undefined,
+    memoryPolicy: planMemoryPolicy(linux.memoryPolicy as Parameters<typeof planMemoryPolicy>[0]),
   };
 }
 

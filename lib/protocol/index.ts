@@ -113,6 +113,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   if (p.keyring) w.rec(T.NEW_KEYRING, p.keyring);
   if (p.preserveFds) w.rec(T.PRESERVE_FDS, p.preserveFds);
   if (p.personality !== undefined) w.rec(T.PERSONALITY, p.personality);
+  if (p.memoryPolicy) w.rec(T.MEMPOLICY, p.memoryPolicy.mode, p.memoryPolicy.maxnode, p.memoryPolicy.nodemask);
   if (p.ioPriority !== undefined) w.rec(T.IOPRIO, p.ioPriority);
   if (p.scheduler) {
     const s = p.scheduler;

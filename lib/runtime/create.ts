@@ -50,7 +50,16 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
   } catch {
     /* keep the default */
   }
-  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies };
+  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, hasResctrl: resctrlMounted };
+}
+
+/** Is a resctrl filesystem mounted (asked only when a config names intelRdt)? */
+function resctrlMounted(): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').includes(' - resctrl ');
+  } catch {
+    return false;
+  }
 }
 
 function loadValidator(): Validator {

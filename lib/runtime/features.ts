@@ -3,6 +3,7 @@
 import { CAPS, NAMESPACES } from '../spec/tables';
 import { SPEC_VERSION } from '../spec/version';
 import { MOUNT_OPTIONS } from '../plan/mounts';
+import { MEMPOLICY_FLAGS, MEMPOLICY_MODES } from '../plan/mempolicy';
 import { ACTIONS, ARCHES, FLAGS, HOST_ARCHES, OPERATORS } from '../seccomp';
 
 export function features(version: string): Record<string, unknown> {
@@ -27,7 +28,10 @@ export function features(version: string): Record<string, unknown> {
       },
       apparmor: { enabled: false },
       selinux: { enabled: false },
+      // refused with an error: no resctrl here, and no RDT support in tsrun yet
       intelRdt: { enabled: false },
+      memoryPolicy: { modes: MEMPOLICY_MODES, flags: MEMPOLICY_FLAGS },
+      netDevices: { enabled: false },
       mountExtensions: { idmap: { enabled: true } },
     },
     annotations: { 'io.github.tsrun.version': version },

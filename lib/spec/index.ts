@@ -157,10 +157,11 @@ function checkCapabilities(spec: Spec, warn: Warn): void {
   }
 }
 
-function checkMounts(spec: Spec): void {
+// config.md: a relative destination MUST be read as relative to "/" (deprecated)
+function checkMounts(spec: Spec, warn: Warn): void {
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     if (!m.destination.startsWith('/')) {
-      throw new TsrunError(`config.json: mounts[${i}].destination: must be an absolute path, got ${JSON.stringify(m.destination)}`);
+      warn(`config.json: mounts[${i}].destination ${JSON.stringify(m.destination)} is relative (deprecated): taken as relative to "/"`);
     }
   }
 }

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 7
+#define TSRUN_ABI_VERSION 8
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -58,6 +58,7 @@ enum tsrun_tag {
 	T_SCHED = 42,          /* u32 policy, u32 priority, i32 nice, u32 pad, u64 flags, runtime, deadline, period */
 	T_AFFINITY = 43,       /* u32 when (0 = at start, 1 = before execve), cpu mask bytes */
 	T_LSM_EXEC = 44,       /* str lsm ("apparmor", "selinux"), str value for /proc/self/attr/.../exec */
+	T_MEMPOLICY = 45,      /* u32 mode | flags, u32 maxnode (bits), nodemask as u64 words */
 };
 
 #define TT_CONSOLE 0x1     /* bind the pty onto /dev/console (create/run, not exec) */

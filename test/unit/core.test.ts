@@ -248,3 +248,19 @@ t.test('protocol tables: lib/protocol/abi.ts is what native/include/tsrun.h says
   t.equal(r.status, 0, r.stderr);
   t.equal(TM.DEFER_RO, 0x80, 'TM as the stage reads it');
 });
+
+t.test('memoryPolicy: mode | flags, and the node mask as set_mempolicy takes it', async (t) => {
+  const { planMemoryPolicy, parseNodes } = require('../../lib/plan/mempolicy') as typeof import('../../lib/plan/mempolicy');
+  t.same(parseNodes(' 0-2, 5 ,,7', 'x'), [0, 1, 2, 5, 7]);
+  const b = planMemoryPolicy({ mode: 'MPOL_BIND', nodes: '0,65', flags: ['MPOL_F_STATIC_NODES'] })!;
+  t.equal(b.mode, 2 | (1 << 15));
+  t.equal(b.maxnode, 128, 'two 64-bit words for node 65');
+  t.same([...b.nodemask], [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0], 'bit 0 of word 0, bit 1 of word 1, little endian');
+  t.same(planMemoryPolicy({ mode: 'MPOL_LOCAL' }), { mode: 4, maxnode: 0, nodemask: Buffer.alloc(0) });
+  t.same(planMemoryPolicy({ mode: 'MPOL_PREFERRED' })?.maxnode, 0, 'preferred without nodes: local allocation');
+  t.throws(() => planMemoryPolicy({ mode: 'MPOL_PREFERRED', flags: ['MPOL_F_RELATIVE_NODES'] }), /MPOL_PREFERRED without nodes takes no node flags/);
+  t.throws(() => planMemoryPolicy({ mode: 'MPOL_INTERLEAVE', nodes: '0', flags: ['MPOL_F_NUMA_BALANCING'] }), /MPOL_F_NUMA_BALANCING needs mode MPOL_BIND/);
+  t.throws(() => planMemoryPolicy({ mode: 'MPOL_DEFAULT', flags: ['MPOL_F_STATIC_NODES'] }), /MPOL_DEFAULT takes no flags/);
+  t.throws(() => planMemoryPolicy({ mode: 'MPOL_BIND', nodes: 'x' }), /invalid node list entry "x"/);
+  t.equal(planMemoryPolicy(undefined), undefined);
+});

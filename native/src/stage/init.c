@@ -83,6 +83,7 @@ static void become_process(struct plan *pl, int fifofd)
 	set_names_and_keyring(pl);
 	set_rlimits(pl);
 	set_priorities(pl);
+	set_memory_policy(pl);
 	/* as root first: a cwd the container user cannot search (runc's
 	 * finalizeNamespace); checked while getcwd cannot be filtered yet */
 	int cwd_later = enter_cwd(pl, 1);

@@ -218,6 +218,14 @@ static int decode_process(struct plan *pl, uint16_t tag, struct rec *r)
 		break;
 	}
 	case T_LSM_EXEC: pl->lsm = str(r); pl->lsm_value = str(r); break;
+	case T_MEMPOLICY:
+		pl->has_mempolicy = 1;
+		pl->mempolicy_mode = u32(r);
+		pl->mempolicy_maxnode = u32(r);
+		pl->mempolicy_mask = r->p + r->off;
+		if ((r->len - r->off) * 8 != pl->mempolicy_maxnode || pl->mempolicy_maxnode % 64)
+			die(EINVAL, "launch plan: bad memory policy record");
+		break;
 	case T_SECCOMP:
 		pl->seccomp_flags = u32(r);
 		pl->seccomp_notify = u32(r);

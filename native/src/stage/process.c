@@ -114,6 +114,22 @@ void set_priorities(const struct plan *pl)
 		die(errno, "process.scheduler: sched_setattr (policy %u)", pl->sched.policy);
 }
 
+/* linux.memoryPolicy: inherited by the process across execve */
+void set_memory_policy(const struct plan *pl)
+{
+	if (!pl->has_mempolicy)
+		return;
+	/* the mask copied aligned: the plan's bytes may sit at any offset */
+	uint64_t mask[1024 / 64] = {0};
+	size_t bytes = pl->mempolicy_maxnode / 8;
+	if (bytes > sizeof mask)
+		die(E2BIG, "linux.memoryPolicy: node mask too large");
+	memcpy(mask, pl->mempolicy_mask, bytes);
+	/* maxnode counts one past the last bit (the kernel reads maxnode - 1) */
+	if (syscall(SYS_set_mempolicy, (int)pl->mempolicy_mode, bytes ? mask : NULL, bytes ? (unsigned long)pl->mempolicy_maxnode + 1 : 0UL) < 0)
+		die(errno, "linux.memoryPolicy: set_mempolicy(mode 0x%x)", pl->mempolicy_mode);
+}
+
 void set_rlimits(const struct plan *pl)
 {
 	for (int i = 0; i < pl->nrl; i++) {

@@ -125,6 +125,9 @@ struct plan {
 	const uint8_t *aff[2];
 	uint32_t aff_len[2];
 	const char *lsm, *lsm_value;
+	int has_mempolicy;
+	uint32_t mempolicy_mode, mempolicy_maxnode;
+	const uint8_t *mempolicy_mask;
 
 	/* what the setup holds on the way */
 	int procfd;      /* the runtime's procfs, verified, opened before any namespace is joined */
@@ -202,6 +205,7 @@ void resolve_executable(struct plan *pl);
 void reset_signals(void);
 void set_affinity(const struct plan *pl, int when);
 void set_priorities(const struct plan *pl);
+void set_memory_policy(const struct plan *pl);
 void set_rlimits(const struct plan *pl);
 void set_names_and_keyring(const struct plan *pl);
 void open_lsm_exec(struct plan *pl);
