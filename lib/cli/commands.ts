@@ -47,6 +47,7 @@ export const globalFlags: FlagDef[] = [
 const id: PositionalDef = { name: 'container-id', desc: 'the container id', required: true };
 const bundle: FlagDef = { name: 'bundle', alias: ['b'], type: 'string', default: '.', desc: 'path to the root of the bundle directory' };
 const consoleSocket: FlagDef = { name: 'console-socket', type: 'string', desc: 'path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console\'s pseudoterminal' };
+const pidfdSocket: FlagDef = { name: 'pidfd-socket', type: 'string', desc: 'path to an AF_UNIX socket which will receive a file descriptor referencing the container process (a pidfd)' };
 const pidFile: FlagDef = { name: 'pid-file', type: 'string', desc: 'specify the file to write the process id to' };
 const noPivot: FlagDef = { name: 'no-pivot', type: 'boolean', desc: 'do not use pivot root to jail process inside rootfs (for a ramdisk rootfs)' };
 const noNewKeyring: FlagDef = { name: 'no-new-keyring', type: 'boolean', desc: 'do not create a new session keyring for the container' };
@@ -57,7 +58,7 @@ export const commands: CommandDef[] = [
     name: 'create',
     desc: 'create a container',
     positionals: [id],
-    flags: [bundle, consoleSocket, pidFile, noPivot, noNewKeyring, preserveFds],
+    flags: [bundle, consoleSocket, pidfdSocket, pidFile, noPivot, noNewKeyring, preserveFds],
   },
   { name: 'start', desc: 'executes the user defined process in a created container', positionals: [id], flags: [] },
   {
@@ -65,7 +66,7 @@ export const commands: CommandDef[] = [
     desc: 'create and run a container',
     positionals: [id],
     flags: [
-      bundle, consoleSocket,
+      bundle, consoleSocket, pidfdSocket,
       { name: 'detach', alias: ['d'], type: 'boolean', desc: 'detach from the container\'s process' },
       { name: 'keep', type: 'boolean', desc: 'do not delete the container after it exits' },
       pidFile, noPivot, noNewKeyring, preserveFds,
@@ -109,6 +110,7 @@ export const commands: CommandDef[] = [
       { name: 'no-new-privs', type: 'boolean', desc: 'set the no new privileges value for the process' },
       { name: 'tty', alias: ['t'], type: 'boolean', desc: 'allocate a pseudo-TTY' },
       consoleSocket,
+      pidfdSocket,
       { name: 'detach', alias: ['d'], type: 'boolean', desc: 'detach from the container\'s process' },
       pidFile,
       preserveFds,

@@ -42,7 +42,7 @@ function createOptions(id: string, f: Flags): import('../runtime/create').Create
   return {
     id, bundle: f.bundle as string, pidFile: f.pidFile as string | undefined,
     consoleSocket: f.consoleSocket as string | undefined, noPivot: !!f.noPivot,
-    noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number,
+    noNewKeyring: !!f.noNewKeyring, preserveFds: f.preserveFds as number, pidfdSocket: f.pidfdSocket as string | undefined,
   };
 }
 
@@ -56,6 +56,7 @@ function execOptions(p: Parsed): import('../runtime/exec').ExecOptions {
     detach: !!f.detach, pidFile: f.pidFile as string | undefined, preserveFds: f.preserveFds as number,
     ignorePaused: !!f.ignorePaused, cgroup: f.cgroup as string[] | undefined,
     apparmor: f.apparmor as string | undefined, processLabel: f.processLabel as string | undefined,
+    pidfdSocket: f.pidfdSocket as string | undefined,
   };
 }
 

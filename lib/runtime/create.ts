@@ -19,6 +19,7 @@ import { compileForState, planSeccomp, sendListener } from './seccomp';
 import { lsmFor } from './lsm';
 import { terminalSocket } from './tty';
 import { Supervisor } from './supervisor';
+import { sendPidfd } from './pidfd';
 
 export interface CreateOptions {
   id: string;
@@ -32,6 +33,8 @@ export interface CreateOptions {
   terminalRelay?: boolean;
   /** run: keep the init's pidfd, to signal it without a pid that may be reused */
   keepInitPidfd?: boolean;
+  /** an AF_UNIX socket that receives the init's pidfd */
+  pidfdSocket?: string;
 }
 
 export interface Created {
@@ -153,6 +156,7 @@ class CreateRun {
     st.pidStart = procStartTime(this.initPid) ?? 0;
     this.ctx.store.save(st);
     if (this.o.pidFile) writeAtomic(resolve(this.o.pidFile), String(this.initPid), 0o644);
+    sendPidfd(sys, this.o.pidfdSocket, this.initPid);
     // the state rides with GO for the startContainer hooks' stdin, whole or not at all
     const go = p.spec.hooks?.startContainer?.length ? Buffer.from(this.stateFor('created')) : Buffer.alloc(0);
     if (go.length > MSG_MAX) {

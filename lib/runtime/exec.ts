@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { exitCode, forwardSignals } from './signals';
 import { copyCallerSize, startRelay, terminalSocket } from './tty';
 import { Supervisor } from './supervisor';
+import { sendPidfd } from './pidfd';
 import { TsrunError, errnoName } from '../errors';
 import { buildExecPlan } from '../plan';
 import { encodePlan } from '../protocol';
@@ -20,6 +21,8 @@ import type { Context } from './context';
 
 export interface ExecOptions {
   id: string;
+  /** an AF_UNIX socket that receives the process's pidfd */
+  pidfdSocket?: string;
   process?: string;
   args: string[];
   env?: string[];
@@ -183,6 +186,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   try {
     sv.untilReady();
     if (o.pidFile) writeAtomic(resolve(o.pidFile), String(sv.pid), 0o644);
+    sendPidfd(sys, o.pidfdSocket, sv.pid);
     if (!o.detach && sv.masterFd >= 0) {
       copyCallerSize(sys, sv.masterFd);
       procPidfd = sv.takeInitPidfd();

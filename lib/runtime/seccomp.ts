@@ -80,7 +80,7 @@ export function planSeccomp(s: StoredSeccomp | undefined): PlanSeccomp | undefin
 export function sendListener(sys: Sys, s: StoredSeccomp, fd: number, pid: number, state: OciState): void {
   const msg = { ociVersion: state.ociVersion, fds: ['seccompFd'], pid, metadata: s.listenerMetadata ?? '', state };
   try {
-    sys.sendFdTo(s.listenerPath!, fd, Buffer.from(JSON.stringify(msg)));
+    sys.sendFdTo(s.listenerPath!, fd, Buffer.from(JSON.stringify(msg)), `failed to connect with seccomp agent (listenerPath ${s.listenerPath})`);
   } finally {
     sys.close(fd);
   }

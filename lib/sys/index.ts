@@ -23,7 +23,7 @@ export interface Sys {
   /** load a cgroup device eBPF program and attach it to a cgroup v2 directory */
   attachDeviceFilter(dir: string, program: Buffer): void;
   /** connect to a unix socket and send fd with data (SCM_RIGHTS) */
-  sendFdTo(path: string, fd: number, data: Buffer): void;
+  sendFdTo(path: string, fd: number, data: Buffer, what: string): void;
   /** raw mode on a tty; returns what restores it, or undefined if fd is no tty */
   ttyRaw(fd: number): Buffer | undefined;
   ttyRestore(fd: number, saved: Buffer): void;
@@ -192,9 +192,9 @@ function fdCalls(n: Record<string, NativeFn>): FdCalls {
         fail(`cgroup v2 device filter (eBPF) on ${dir}${why ? ` (verifier: ${why})` : ''}`, r);
       }
     },
-    sendFdTo(path, fd, data) {
+    sendFdTo(path, fd, data, what) {
       const r = n.tsrun_send_fd_to!(path, fd, data, data.length);
-      if (r < 0) fail(`failed to connect with seccomp agent (listenerPath ${path})`, r);
+      if (r < 0) fail(what, r);
     },
     ttyRaw(fd) {
       const saved = Buffer.alloc(256);
