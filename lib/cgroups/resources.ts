@@ -221,8 +221,8 @@ function applyPids(s: CgroupSetup, pids: R | undefined): void {
   if (pids?.limit !== undefined) {
     const t = target(s, 'pids', `${P}.pids.limit`);
     checkLimit(pids.limit, `${P}.pids.limit`);
-    // v1 (runc): 0 and -1 mean unlimited; v2 (spec): 0 is a real limit
-    const v = pids.limit === -1 || (t.version === 1 && pids.limit === 0) ? 'max' : pids.limit;
+    // -1 is unlimited; 0 is a real limit on v1 as on v2 (spec 1.3; runc 1.1 read 0 on v1 as unlimited)
+    const v = pids.limit === -1 ? 'max' : pids.limit;
     write(t.dir, 'pids.max', v, `${P}.pids.limit`);
   }
 
@@ -263,6 +263,9 @@ function applyHugepages(s: CgroupSetup, limits: R[] | undefined): void {
     const file = t.version === 1 ? `hugetlb.${h.pageSize}.limit_in_bytes` : `hugetlb.${h.pageSize}.max`;
     if (!existsSync(join(t.dir, file))) throw new TsrunError(`config.json: ${P}.hugepageLimits[${i}].pageSize: page size ${h.pageSize} is not supported by this host`);
     write(t.dir, file, h.limit, `${P}.hugepageLimits[${i}]`);
+    // spec 1.3: the limit is of reservations where the kernel accounts them (the rsvd files)
+    const rsvd = t.version === 1 ? `hugetlb.${h.pageSize}.rsvd.limit_in_bytes` : `hugetlb.${h.pageSize}.rsvd.max`;
+    if (existsSync(join(t.dir, rsvd))) write(t.dir, rsvd, h.limit, `${P}.hugepageLimits[${i}]`);
   }
 
 }

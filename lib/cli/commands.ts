@@ -156,6 +156,8 @@ export const commands: CommandDef[] = [
       { name: 'memory-reservation', type: 'string', desc: 'memory soft limit in bytes' },
       { name: 'memory-swap', type: 'string', desc: 'total memory usage (memory + swap); -1 for unlimited swap' },
       { name: 'pids-limit', type: 'number', desc: 'maximum number of pids allowed in the container' },
+      { name: 'cpu-burst', type: 'string', desc: 'CPU CFS burst in microseconds (cpu.cfs_burst_us, cpu.max.burst)' },
+      { name: 'cpu-idle', type: 'string', desc: 'set the cgroup to SCHED_IDLE (1) or not (0)' },
       { name: 'l3-cache-schema', type: 'string', desc: 'the string of Intel RDT/CAT L3 cache schema' },
       { name: 'mem-bw-schema', type: 'string', desc: 'the string of Intel RDT/MBA memory bandwidth schema' },
     ],

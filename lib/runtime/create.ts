@@ -218,7 +218,7 @@ class CreateRun {
       ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle: p.bundle, rootfs: p.rootfs, created: isoTime(),
       owner: ownerName(), annotations: spec.annotations, cgroupPaths: cg.paths, cgroupCreated: cg.created,
       freezer: cg.freezer, hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, ...(spec.hooks?.startContainer?.length ? { startContainer: true } : {}) },
-      process: spec.process, seccomp: p.seccomp,
+      process: spec.process, seccomp: p.seccomp, resources: spec.linux?.resources as Record<string, unknown> | undefined,
     };
     // a tsrun killed from here on leaves a container `delete` cleans up (no live init: stopped)
     ctx.store.save({ ...this.st, creating: true });

@@ -21,6 +21,8 @@ export interface UpdateFlags {
   memoryReservation?: string;
   memorySwap?: string;
   pidsLimit?: number;
+  cpuBurst?: string;
+  cpuIdle?: string;
   l3CacheSchema?: string;
   memBwSchema?: string;
 }
@@ -70,7 +72,27 @@ export function resourcesFrom(f: UpdateFlags, stdin: () => string): Record<strin
   if (f.memoryReservation !== undefined) set('memory', 'reservation', parseBytes('memory-reservation', f.memoryReservation));
   if (f.memorySwap !== undefined) set('memory', 'swap', parseBytes('memory-swap', f.memorySwap));
   if (f.pidsLimit !== undefined) set('pids', 'limit', f.pidsLimit);
+  if (f.cpuBurst !== undefined) set('cpu', 'burst', num('cpu-burst', f.cpuBurst));
+  if (f.cpuIdle !== undefined) set('cpu', 'idle', num('cpu-idle', f.cpuIdle));
   return r;
+}
+
+/**
+ * The update on top of what was applied before, section by section (runc's
+ * merge): a lone --memory-swap still knows the memory limit it adds to. Lists
+ * (devices, hugepage limits, throttles) replace the old ones.
+ */
+export function mergeResources(saved: Record<string, unknown> | undefined, res: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(res)) {
+    const old = saved?.[k];
+    const both = v && typeof v === 'object' && !Array.isArray(v) && old && typeof old === 'object' && !Array.isArray(old);
+    out[k] = both ? { ...(old as Record<string, unknown>), ...v } : v;
+  }
+  // runc: an unlimited memory with no swap given lifts the swap limit too (not the saved one)
+  const mem = res.memory as { limit?: number; swap?: number } | undefined;
+  if (mem?.limit === -1 && mem.swap === undefined && out.memory && 'swap' in out.memory) out.memory = { ...out.memory, swap: -1 };
+  return out;
 }
 
 export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => string): void {
@@ -89,7 +111,8 @@ export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => st
       setup.hierarchies.push(h);
     }
     // the device list is only rewritten when the update carries one
-    applyResources(setup, res);
+    const merged = mergeResources(st.resources, res);
+    applyResources(setup, merged);
     // pure v2: the list is an eBPF program, replaced by the new list's
     const df = res.devices ? deviceFilterTarget(setup, res) : undefined;
     if (df) {
@@ -97,6 +120,9 @@ export function update(ctx: Context, id: string, f: UpdateFlags, stdin: () => st
       const { deviceProgram } = require('../cgroups/devices-ebpf') as typeof import('../cgroups/devices-ebpf');
       ctx.sys().attachDeviceFilter(df.dir, deviceProgram(df.rules));
     }
+    // what a later update, events and state start from
+    const cur = ctx.store.load(id); // read again under the lock
+    ctx.store.save({ ...cur, resources: { ...(cur.resources ?? {}), ...merged } });
   } finally {
     unlock();
   }

@@ -56,6 +56,8 @@ export interface StoredState {
   process?: Process;
   /** the compiled linux.seccomp filter, applied to exec'd processes too */
   seccomp?: StoredSeccomp;
+  /** linux.resources as last applied (create, then each update merged in) */
+  resources?: Record<string, unknown>;
 }
 
 export interface StoredSeccomp {

@@ -215,6 +215,15 @@ t.test('update: runc flags and --resources - (containerd)', async (t) => {
   t.equal(u2.status, 0, u2.stderr);
   t.equal(cg('memory', path, 'memory.limit_in_bytes'), String(96 << 20));
   t.equal(cg('cpu', path, 'cpu.cfs_quota_us'), '50000');
+  const u3 = sb.rt(['update', '--cpu-burst', '20000', '--cpu-idle', '1', id]);
+  t.equal(u3.status, 0, u3.stderr);
+  t.equal(cg('cpu', path, 'cpu.cfs_burst_us'), '20000');
+  t.equal(cg('cpu', path, 'cpu.idle'), '1');
+  // what later updates start from: the state holds the merged resources
+  const saved = JSON.parse(readFileSync(join(sb.root, id, 'state.json'), 'utf8')).resources;
+  t.same(saved.memory, { limit: 96 << 20 }, 'memory as last updated');
+  t.same(saved.cpu, { shares: 256, quota: 50000, period: 100000, burst: 20000, idle: 1 }, 'cpu merged across three updates');
+  t.same(saved.pids, { limit: 60 });
   const bad = sb.rt(['update', '--memory', 'lots', id]);
   t.not(bad.status, 0);
   t.match(bad.stderr, /^tsrun: invalid value for --memory: "lots"\n$/);

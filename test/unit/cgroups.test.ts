@@ -90,9 +90,11 @@ t.test('v1 memory: a setting whose file this kernel lacks is refused, not skippe
   t.equal(read(v1dir, 'memory.swappiness'), '5');
 });
 
-t.test('pids: 0 is unlimited on v1 (runc), a limit on v2 (spec); a controller nowhere is an error', async (t) => {
+t.test('pids: 0 is a real limit on v1 and v2 (spec 1.3), -1 unlimited; a controller nowhere is an error', async (t) => {
   const a = layout(t, '', ['pids']);
   applyResources(a.s, { pids: { limit: 0 } });
+  t.equal(read(a.v1dir, 'pids.max'), '0');
+  applyResources(a.s, { pids: { limit: -1 } });
   t.equal(read(a.v1dir, 'pids.max'), 'max');
   const b = layout(t, 'pids', []);
   applyResources(b.s, { pids: { limit: 0 } });
@@ -132,4 +134,25 @@ t.test('ContainerCgroups on temp dirs: freeze and thaw (v1 and v2 files), pids, 
   for (const f of ['cgroup.freeze', 'cgroup.events']) rmSync(join(v2, f));
   t.same(cg.destroy(), [], 'nothing busy');
   t.notOk(existsSync(join(root, 'unified', 'pod')), 'the leaf and the parent it made are gone, deepest first');
+});
+
+t.test('hugepageLimits: the reservation limit too where the kernel has the rsvd files', async (t) => {
+  const { s, v2dir } = layout(t, 'hugetlb', []);
+  writeFileSync(join(v2dir, 'hugetlb.2MB.max'), 'max');
+  applyResources(s, { hugepageLimits: [{ pageSize: '2MB', limit: 4 << 20 }] });
+  t.equal(read(v2dir, 'hugetlb.2MB.max'), String(4 << 20));
+  t.notOk(existsSync(join(v2dir, 'hugetlb.2MB.rsvd.max')), 'no rsvd file made where the kernel has none');
+  writeFileSync(join(v2dir, 'hugetlb.2MB.rsvd.max'), 'max');
+  applyResources(s, { hugepageLimits: [{ pageSize: '2MB', limit: 6 << 20 }] });
+  t.equal(read(v2dir, 'hugetlb.2MB.rsvd.max'), String(6 << 20));
+  t.throws(() => applyResources(s, { hugepageLimits: [{ pageSize: '1GB', limit: 1 }] }), /page size 1GB is not supported by this host/);
+});
+
+t.test('update merges into what was applied before, section by section', async (t) => {
+  const { mergeResources } = require('../../lib/runtime/update') as typeof import('../../lib/runtime/update');
+  const saved = { memory: { limit: 100, swap: 200 }, devices: [{ allow: false, access: 'rwm' }], pids: { limit: 5 } };
+  t.same(mergeResources(saved, { memory: { swap: 300 } }), { memory: { limit: 100, swap: 300 } }, 'a lone swap keeps the limit it adds to');
+  t.same(mergeResources(saved, { devices: [{ allow: true, access: 'r' }] as unknown as Record<string, unknown> }), { devices: [{ allow: true, access: 'r' }] }, 'lists replace');
+  t.same(mergeResources(undefined, { cpu: { burst: 10 } }), { cpu: { burst: 10 } });
+  t.same(mergeResources(saved, { memory: { limit: -1 } }), { memory: { limit: -1, swap: -1 } }, 'an unlimited memory without a swap lifts the saved swap limit (runc)');
 });
