@@ -1,8 +1,9 @@
 // runtime-spec 1.3's newer fields, observed from inside and outside the
 // container. runc 1.1 and crun 1.8 (the versions here) predate them: checks
 // that need a 1.3 runtime say so and are not run against those.
-import { readdirSync } from 'node:fs';
-import { defaultConfig, runtimeName, type Config } from '../test/lib/harness';
+import { chownSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultConfig, makeRootfs, runtimeName, type Config } from '../test/lib/harness';
 import { suite } from './suite';
 
 const { sb, check, inside } = suite('c13');
@@ -78,3 +79,23 @@ for (const [clause, mod, re] of refused) {
     t.same(sb.leaks(), [], 'nothing left');
   });
 }
+
+check('config.md#mounts', 'tmpcopyup: a tmpfs over a directory starts with its contents (owner, mode, links), the rootfs untouched', (t) => {
+  const rootfs = join(sb.dir, 'copyup-rootfs');
+  makeRootfs(rootfs);
+  mkdirSync(join(rootfs, 'data', 'sub'), { recursive: true });
+  writeFileSync(join(rootfs, 'data', 'a.txt'), 'hello\n');
+  writeFileSync(join(rootfs, 'data', 'sub', 'secret'), 'x', { mode: 0o600 });
+  chownSync(join(rootfs, 'data', 'sub', 'secret'), 1000, 1000);
+  symlinkSync('a.txt', join(rootfs, 'data', 'link'));
+  const script = 'cat /data/link; stat -c "%a %u %n" /data/sub/secret; grep " /data " /proc/self/mountinfo | cut -d" " -f9; echo changed > /data/a.txt && cat /data/a.txt';
+  for (const ro of [false, true]) {
+    const c = defaultConfig(['sh', '-c', ro ? script.replace(' && cat /data/a.txt', ' 2>/dev/null || echo read-only') : script]);
+    c.root = { path: rootfs, readonly: false };
+    c.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup', ...(ro ? ['ro'] : [])] });
+    const r = sb.run(c);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(r.stdout, `hello\n600 1000 /data/sub/secret\ntmpfs\n${ro ? 'read-only' : 'changed'}\n`, ro ? 'ro: filled, then read-only' : 'copied up and writable');
+  }
+  t.equal(readFileSync(join(rootfs, 'data', 'a.txt'), 'utf8'), 'hello\n', 'the rootfs file is not what the container wrote');
+});

@@ -48,7 +48,7 @@ const RATTR: Record<string, { set?: number; clr?: number }> = {
 /** Every option parseMountOptions knows (features.mountOptions): one table, not two. */
 export const MOUNT_OPTIONS: readonly string[] = [
   ...[...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION), ...Object.keys(RATTR), 'defaults'].sort(),
-  'idmap', 'ridmap',
+  'idmap', 'ridmap', 'tmpcopyup',
 ];
 
 export interface ParsedOptions {
@@ -60,10 +60,12 @@ export interface ParsedOptions {
   bind: boolean;
   /** idmap / ridmap: 0 none, 1 this mount, 2 recursive */
   idmap: 0 | 1 | 2;
+  /** tmpcopyup: a tmpfs gets what the directory held */
+  copyUp: boolean;
 }
 
 export function parseMountOptions(options: string[] | undefined, where: string): ParsedOptions {
-  const r: ParsedOptions = { flags: 0, pflags: 0, attrSet: 0, attrClr: 0, data: [], bind: false, idmap: 0 };
+  const r: ParsedOptions = { flags: 0, pflags: 0, attrSet: 0, attrClr: 0, data: [], bind: false, idmap: 0, copyUp: false };
   for (const o of options ?? []) {
     if (o in SET) {
       r.flags |= SET[o]!;
@@ -81,6 +83,8 @@ export function parseMountOptions(options: string[] | undefined, where: string):
       if (a.set) r.attrSet |= a.set;
     } else if (o === 'defaults') {
       /* nothing */
+    } else if (o === 'tmpcopyup') {
+      r.copyUp = true;
     } else if (o === 'idmap' || o === 'ridmap') {
       r.idmap = o === 'ridmap' ? 2 : Math.max(r.idmap, 1) as 1 | 2;
     } else if (o === '' || /[,\0]/.test(o)) {

@@ -37,7 +37,8 @@ function deferReadonly(mounts: PlanMount[]): void {
   for (const [i, m] of mounts.entries()) {
     if (!(m.flags & MS.RDONLY) || m.extra & TM.BIND) continue;
     const under = m.destination === '/' ? '/' : m.destination + '/';
-    if (!(m.extra & TM.DEV) && !mounts.slice(i + 1).some((n) => n.destination.startsWith(under))) continue;
+    // a read-only tmpfs that is copied up into is filled first, too
+    if (!(m.extra & (TM.DEV | TM.COPYUP)) && !mounts.slice(i + 1).some((n) => n.destination.startsWith(under))) continue;
     m.flags &= ~MS.RDONLY;
     m.extra |= TM.DEFER_RO;
   }
@@ -102,6 +103,10 @@ export function planMounts(spec: Spec, opts: PlanOptions, facts: HostFacts, ns: 
     if (type === 'proc') extra |= TM.PROCFS;
     if (type === 'sysfs') extra |= TM.SYSFS;
     if (dest === '/dev' && type === 'tmpfs') extra |= TM.DEV;
+    if (o.copyUp) {
+      if (type !== 'tmpfs') throw new TsrunError(`${where}: tmpcopyup is only for tmpfs mounts`);
+      extra |= TM.COPYUP;
+    }
     mounts.push({
       flags: o.flags, pflags: o.pflags, attrSet: o.attrSet, attrClr: o.attrClr, extra,
       source, destination: dest, type, data: o.data.join(','), ...(idmap ? { idmap } : {}),

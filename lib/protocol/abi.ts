@@ -1,5 +1,5 @@
 // Generated from native/include/tsrun.h by lib/build/abi.mjs: edit the header, not this.
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 export const PLAN_MAGIC = 0x50525354;
 export const MSG_MAX = 8192;
 export const MSG_HDR = 16;
@@ -70,6 +70,7 @@ export const TM = {
   SYSFS: 0x20,
   CGROUP: 0x40,
   DEFER_RO: 0x80,
+  COPYUP: 0x100,
 } as const;
 export const TT = {
   CONSOLE: 0x1,

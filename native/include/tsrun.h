@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 8
+#define TSRUN_ABI_VERSION 9
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -72,6 +72,7 @@ enum tsrun_tag {
 #define TM_SYSFS 0x20      /* sysfs: destination must be a real directory */
 #define TM_CGROUP 0x40     /* cgroup: bind of the container's cgroup */
 #define TM_DEFER_RO 0x80   /* mounted writable, made read-only once the rootfs is done */
+#define TM_COPYUP 0x100    /* tmpfs: the directory's contents copied up into it (tmpcopyup) */
 
 struct tsrun_mount_hdr {
 	uint32_t flags;       /* MS_* for mount(2) */

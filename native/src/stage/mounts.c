@@ -69,9 +69,33 @@ static void apply_after(const struct plan *pl, int idx, const struct mnt *m)
 	close(fd);
 }
 
+/* tmpcopyup: the directory's contents, reachable through an fd opened before the mount */
+static int open_copy_source(int idx, const struct mnt *m, int fd)
+{
+	if (!(m->h.extra & TM_COPYUP))
+		return -1;
+	int src = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (src < 0)
+		die(errno, "mounts[%d]: tmpcopyup: open %s", idx, m->dst);
+	return src;
+}
+
+static void finish_copy_up(const struct plan *pl, int idx, const struct mnt *m, int src)
+{
+	if (src < 0)
+		return;
+	int dst = openat2_in_root(pl->rootfd, m->dst, O_RDONLY | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	if (dst < 0)
+		die(errno, "mounts[%d]: tmpcopyup: reopen %s", idx, m->dst);
+	copy_up(idx, m->dst, src, dst);
+	close(dst);
+	close(src);
+}
+
 void mount_entry(struct plan *pl, int idx, struct mnt *m)
 {
 	int fd = open_destination(pl, idx, m);
+	int copy_src = open_copy_source(idx, m, fd);
 	const char *target = fdpath(fd);
 	unsigned long flags = m->h.flags;
 	if (m->tree >= 0) {
@@ -89,6 +113,7 @@ void mount_entry(struct plan *pl, int idx, struct mnt *m)
 			    flags, m->data);
 	}
 	close(fd);
+	finish_copy_up(pl, idx, m, copy_src);
 	if ((m->h.extra & TM_REMOUNT_RO) || m->h.pflags || m->h.attr_set || m->h.attr_clr)
 		apply_after(pl, idx, m);
 }

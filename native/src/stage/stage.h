@@ -169,6 +169,9 @@ void mount_entry(struct plan *pl, int idx, struct mnt *m);
 void prepare_idmapped(struct plan *pl);
 void remount_deferred_ro(const struct plan *pl);
 
+/* copyup.c */
+void copy_up(int idx, const char *dst_path, int src, int dst);
+
 /* devices.c */
 void make_devices(const struct plan *pl);
 int open_devnull_verified(void);
