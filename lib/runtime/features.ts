@@ -4,9 +4,12 @@ import { CAPS, NAMESPACES } from '../spec/tables';
 import { SPEC_VERSION } from '../spec/version';
 import { MOUNT_OPTIONS } from '../plan/mounts';
 import { MEMPOLICY_FLAGS, MEMPOLICY_MODES } from '../plan/mempolicy';
+import { hostLsms } from './lsm';
 import { ACTIONS, ARCHES, FLAGS, HOST_ARCHES, OPERATORS } from '../seccomp';
 
 export function features(version: string): Record<string, unknown> {
+  // labels are written where the LSM is enabled and refused where it is not: usable here or not
+  const lsm = hostLsms();
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_VERSION,
@@ -26,14 +29,16 @@ export function features(version: string): Record<string, unknown> {
         knownFlags: Object.keys(FLAGS),
         supportedFlags: Object.keys(FLAGS),
       },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      apparmor: { enabled: lsm.apparmor },
+      selinux: { enabled: lsm.selinux },
       // refused with an error: no resctrl here, and no RDT support in tsrun yet
-      intelRdt: { enabled: false },
+      intelRdt: { enabled: false, schemata: false, monitoring: false },
       memoryPolicy: { modes: MEMPOLICY_MODES, flags: MEMPOLICY_FLAGS },
       netDevices: { enabled: false },
       mountExtensions: { idmap: { enabled: true } },
     },
+    // tsrun acts on no annotation, unsafe or not
+    potentiallyUnsafeConfigAnnotations: [],
     annotations: { 'io.github.tsrun.version': version },
   };
 }

@@ -6,6 +6,11 @@ import type { Process } from '../spec/types';
 
 export function lsmFor(p: Process | undefined): LsmState | undefined {
   if (!p?.apparmorProfile && !p?.selinuxLabel) return undefined;
+  return hostLsms();
+}
+
+/** The LSMs that can label a process here (features, and the configs that ask for one). */
+export function hostLsms(): LsmState {
   let active: string[] = [];
   try {
     active = readFileSync('/sys/kernel/security/lsm', 'utf8').trim().split(',');
