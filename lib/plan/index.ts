@@ -99,8 +99,8 @@ export interface HostFacts {
   hierarchies: Hierarchy[];
   /** LSMs that can label processes */
   lsm?: LsmState;
-  /** a resctrl filesystem is mounted (Intel RDT) */
-  hasResctrl?: () => boolean;
+  /** where resctrl is mounted (Intel RDT), if it is */
+  resctrlRoot?: () => string | undefined;
 }
 
 /**
@@ -109,12 +109,8 @@ export interface HostFacts {
  */
 function refuseUnsupported(linux: NonNullable<Spec['linux']>, facts: HostFacts): void {
   const P = 'config.json: linux';
-  if (linux.intelRdt) {
-    // runtime-spec: no mounted resctrl is an error (MUST); with one, tsrun has no RDT support yet
-    throw new TsrunError(facts.hasResctrl?.()
-      ? `${P}.intelRdt: Intel RDT (resctrl) is not implemented in tsrun`
-      : `${P}.intelRdt: no resctrl filesystem is mounted on this host`);
-  }
+  // runtime-spec: no mounted resctrl is an error (MUST); with one, create joins the CLOS (lib/intelrdt)
+  if (linux.intelRdt && !facts.resctrlRoot?.()) throw new TsrunError(`${P}.intelRdt: no resctrl filesystem is mounted on this host`);
   if (linux.mountLabel) {
     throw new TsrunError(facts.lsm?.selinux
       ? `${P}.mountLabel: SELinux mount labels are not implemented in tsrun`

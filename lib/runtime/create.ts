@@ -20,6 +20,7 @@ import { lsmFor } from './lsm';
 import { terminalSocket } from './tty';
 import { Supervisor } from './supervisor';
 import { sendPidfd } from './pidfd';
+import { applyRdt, planRdt, removeRdt, resctrlRoot, type RdtPlan } from '../intelrdt';
 
 export interface CreateOptions {
   id: string;
@@ -53,15 +54,15 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
   } catch {
     /* keep the default */
   }
-  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, hasResctrl: resctrlMounted };
+  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount };
 }
 
-/** Is a resctrl filesystem mounted (asked only when a config names intelRdt)? */
-function resctrlMounted(): boolean {
+/** Where resctrl is mounted (asked only when a config names intelRdt). */
+function resctrlMount(): string | undefined {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').includes(' - resctrl ');
+    return resctrlRoot(readFileSync('/proc/self/mountinfo', 'utf8'));
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -103,6 +104,7 @@ class CreateRun {
   private hooksFailed = false;
   private initPid = 0;
   private st: StoredState | undefined;
+  private rdt: RdtPlan | undefined;
 
   constructor(private readonly ctx: Context, private readonly o: CreateOptions) {
     this.undo.push(() => ctx.store.remove(o.id));
@@ -151,6 +153,9 @@ class CreateRun {
     }
     const bytes = this.plan(p, cg, sys);
     const st = this.st!;
+    const rdt = p.spec.linux?.intelRdt ? planRdt(p.spec.linux.intelRdt as Parameters<typeof planRdt>[0], this.o.id, resctrlMount()!) : undefined;
+    if (rdt?.create) st.rdtDir = rdt.dir;
+    this.rdt = rdt;
     const sv = this.supervise(p, sys, bytes);
     st.pid = this.initPid;
     st.pidStart = procStartTime(this.initPid) ?? 0;
@@ -241,6 +246,11 @@ class CreateRun {
       seccomp: seccomp?.notify ? (fd) => sendListener(sys, seccomp, fd, sv.pid, ociState(ctx.store, { ...this.st!, pid: sv.pid }, 'creating')) : undefined,
       pid: (pid) => {
         this.initPid = pid;
+        if (this.rdt) {
+          const made = this.rdt.create ? this.rdt.dir : undefined;
+          this.undo.push(() => removeRdt(made));
+          applyRdt(this.rdt, pid);
+        }
         ctx.store.save({ ...this.st!, creating: true, pid, pidStart: procStartTime(pid) ?? 0 });
         this.timing(`init is pid ${pid}`);
       },

@@ -5,11 +5,22 @@ import { SPEC_VERSION } from '../spec/version';
 import { MOUNT_OPTIONS } from '../plan/mounts';
 import { MEMPOLICY_FLAGS, MEMPOLICY_MODES } from '../plan/mempolicy';
 import { hostLsms } from './lsm';
+import { resctrlRoot } from '../intelrdt';
+import { readFileSync } from 'node:fs';
+
+function readMountinfo(): string {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
+}
 import { ACTIONS, ARCHES, FLAGS, HOST_ARCHES, OPERATORS } from '../seccomp';
 
 export function features(version: string): Record<string, unknown> {
   // labels are written where the LSM is enabled and refused where it is not: usable here or not
   const lsm = hostLsms();
+  const rdt = resctrlRoot(readMountinfo()) !== undefined;
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_VERSION,
@@ -31,8 +42,8 @@ export function features(version: string): Record<string, unknown> {
       },
       apparmor: { enabled: lsm.apparmor },
       selinux: { enabled: lsm.selinux },
-      // refused with an error: no resctrl here, and no RDT support in tsrun yet
-      intelRdt: { enabled: false, schemata: false, monitoring: false },
+      // CLOS and schemata where resctrl is mounted (an error where not); no monitoring
+      intelRdt: { enabled: rdt, schemata: rdt, monitoring: false },
       memoryPolicy: { modes: MEMPOLICY_MODES, flags: MEMPOLICY_FLAGS },
       netDevices: { enabled: false },
       mountExtensions: { idmap: { enabled: true } },

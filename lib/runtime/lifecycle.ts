@@ -128,6 +128,8 @@ function waitGone(st: StoredState, timeoutMs: number): boolean {
 export function destroy(ctx: Context, st: StoredState): void {
   // whatever is left in the cgroup goes with the container
   const failed = ContainerCgroups.of(st).destroy();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (st.rdtDir) (require('../intelrdt') as typeof import('../intelrdt')).removeRdt(st.rdtDir);
   for (const f of failed) ctx.log.warn(`remove cgroup ${f}: still busy`);
   runPoststop(ctx, st);
   ctx.store.remove(st.id);

@@ -58,6 +58,8 @@ export interface StoredState {
   seccomp?: StoredSeccomp;
   /** linux.resources as last applied (create, then each update merged in) */
   resources?: Record<string, unknown>;
+  /** the Intel RDT CLOS directory create made (removed with the container) */
+  rdtDir?: string;
 }
 
 export interface StoredSeccomp {
