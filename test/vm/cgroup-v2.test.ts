@@ -130,7 +130,7 @@ kv oom_events $(grep -c '"type":"oom"' /run/tmp/oomev.json)
 ${T} delete oomev
 
 ${T} run --bundle ${devDeny} devdeny > /run/tmp/devdeny.out 2>&1; kv devdeny_status $?
-kv devdeny_mknod $(grep -c mknod-ok /run/tmp/devdeny.out); kv devdeny_open $(grep -c Operation_not_permitted /run/tmp/devdeny.out); kv devdeny_zero $(tail -1 /run/tmp/devdeny.out)
+kv devdeny_err "$(grep tsrun: /run/tmp/devdeny.out | tr ' ' _)"; kv devdeny_mknod $(grep -c mknod-ok /run/tmp/devdeny.out); kv devdeny_open $(grep -c Operation_not_permitted /run/tmp/devdeny.out); kv devdeny_zero $(tail -1 /run/tmp/devdeny.out)
 ${T} run --bundle ${devAllow} devallow > /run/tmp/devallow.out 2>&1
 kv devallow_open_denied $(grep -c Operation_not_permitted /run/tmp/devallow.out); kv devallow_enxio $(grep -c No_such_device /run/tmp/devallow.out)
 
