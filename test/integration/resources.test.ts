@@ -271,6 +271,14 @@ t.test('events --stats and the OOM event', async (t) => {
   t.equal(ev.data.pids.limit, 20);
   t.ok(ev.data.pids.current >= 1);
   t.ok(ev.data.cpu.usage.total > 0);
+  // runc's whole shape (types/events.go): every section there, in its names
+  for (const k of ['cpu', 'cpuset', 'memory', 'pids', 'blkio', 'hugetlb', 'intel_rdt', 'network_interfaces']) t.ok(k in ev.data, `stats.${k}`);
+  t.same(Object.keys(ev.data.cpu.throttling), ['periods', 'throttledPeriods', 'throttledTime'], 'runc\'s throttling names');
+  t.ok(ev.data.cpu.usage.percpu_user.length >= 1, 'per-cpu user time (v1 cpuacct)');
+  t.ok('kernel' in ev.data.memory && 'kernelTCP' in ev.data.memory, 'kernel memory entries on v1');
+  t.ok(ev.data.cpuset.cpus.length >= 1, 'cpuset as lists');
+  t.ok(Object.keys(ev.data.hugetlb).length >= 1, 'hugetlb per page size');
+  t.same(ev.data.network_interfaces, [], 'only lo in a new network namespace');
   // the stream reports the OOM kill (here of the init shell itself, which holds the string)
   const stream = sb.rt(['events', '--interval', '100ms', id], { timeout: 8000 });
   const types = stream.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).type);

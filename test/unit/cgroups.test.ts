@@ -156,3 +156,19 @@ t.test('update merges into what was applied before, section by section', async (
   t.same(mergeResources(undefined, { cpu: { burst: 10 } }), { cpu: { burst: 10 } });
   t.same(mergeResources(saved, { memory: { limit: -1 } }), { memory: { limit: -1, swap: -1 } }, 'an unlimited memory without a swap lifts the saved swap limit (runc)');
 });
+
+t.test('stats parsers: io.stat and blkio lines, /proc/net/dev, cpu lists', async (t) => {
+  const { blkioStats, cpuList, networkInterfaces } = require('../../lib/runtime/stats') as typeof import('../../lib/runtime/stats');
+  const root = mkdtempSync(join(tmpdir(), 'tsrun-st-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  writeFileSync(join(root, 'io.stat'), '8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n');
+  const v2 = blkioStats({ dir: root, v2: true });
+  t.same(v2.ioServiceBytesRecursive, [{ major: 8, minor: 0, op: 'Read', value: 4096 }, { major: 8, minor: 0, op: 'Write', value: 8192 }]);
+  t.same(v2.ioServicedRecursive![1], { major: 8, minor: 0, op: 'Write', value: 2 });
+  writeFileSync(join(root, 'blkio.throttle.io_service_bytes_recursive'), '8:0 Read 10\n8:0 Write 20\nTotal 30\n');
+  t.same(blkioStats({ dir: root, v2: false }).ioServiceBytesRecursive, [{ major: 8, minor: 0, op: 'Read', value: 10 }, { major: 8, minor: 0, op: 'Write', value: 20 }], 'the Total line is not a device');
+  const dev = 'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    5000      50    1    2    0     0          0         0     6000      60    3    4    0     0       0          0\n';
+  t.same(networkInterfaces(dev), [{ Name: 'eth0', RxBytes: 5000, RxPackets: 50, RxErrors: 1, RxDropped: 2, TxBytes: 6000, TxPackets: 60, TxErrors: 3, TxDropped: 4 }]);
+  t.same(cpuList('0-2,5'), [0, 1, 2, 5]);
+  t.same(cpuList(''), []);
+});
