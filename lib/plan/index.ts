@@ -116,9 +116,6 @@ function refuseUnsupported(linux: NonNullable<Spec['linux']>, facts: HostFacts):
       ? `${P}.mountLabel: SELinux mount labels are not implemented in tsrun`
       : `${P}.mountLabel: SELinux is not enabled on this host (asked for ${JSON.stringify(linux.mountLabel)})`);
   }
-  if (linux.netDevices && Object.keys(linux.netDevices).length) {
-    throw new TsrunError(`${P}.netDevices: moving host interfaces into the container is not implemented in tsrun`);
-  }
 }
 
 /** A compiled filter (lib/seccomp) and when the stage loads it. */

@@ -20,6 +20,7 @@ import { lsmFor } from './lsm';
 import { terminalSocket } from './tty';
 import { Supervisor } from './supervisor';
 import { sendPidfd } from './pidfd';
+import { planNetDevices, type PlanNetDevice } from '../plan/netdev';
 import { applyRdt, planRdt, removeRdt, resctrlRoot, type RdtPlan } from '../intelrdt';
 
 export interface CreateOptions {
@@ -153,10 +154,11 @@ class CreateRun {
     }
     const bytes = this.plan(p, cg, sys);
     const st = this.st!;
+    const netdevs = planNetDevices(p.spec.linux?.netDevices, p.spec.linux?.namespaces ?? []);
     const rdt = p.spec.linux?.intelRdt ? planRdt(p.spec.linux.intelRdt as Parameters<typeof planRdt>[0], this.o.id, resctrlMount()!) : undefined;
     if (rdt?.create) st.rdtDir = rdt.dir;
     this.rdt = rdt;
-    const sv = this.supervise(p, sys, bytes);
+    const sv = this.supervise(p, sys, bytes, netdevs);
     st.pid = this.initPid;
     st.pidStart = procStartTime(this.initPid) ?? 0;
     this.ctx.store.save(st);
@@ -236,7 +238,7 @@ class CreateRun {
   }
 
   /** The stage spawned and driven until its init is READY. */
-  private supervise(p: Prepared, sys: Sys, bytes: Buffer): Supervisor {
+  private supervise(p: Prepared, sys: Sys, bytes: Buffer, netdevs: PlanNetDevice[]): Supervisor {
     const { ctx } = this;
     const { spec, seccomp } = p;
     const sv: Supervisor = new Supervisor(sys, sys.spawn(bytes, p.extraFds), {
@@ -251,6 +253,8 @@ class CreateRun {
           this.undo.push(() => removeRdt(made));
           applyRdt(this.rdt, pid);
         }
+        // the namespace exists now; a failure kills the init, and its end frees them
+        for (const d of netdevs) sys.netdevMove(d.host, d.name, `/proc/${pid}/ns/net`);
         ctx.store.save({ ...this.st!, creating: true, pid, pidStart: procStartTime(pid) ?? 0 });
         this.timing(`init is pid ${pid}`);
       },

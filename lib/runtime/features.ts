@@ -45,7 +45,7 @@ export function features(version: string): Record<string, unknown> {
       // CLOS and schemata where resctrl is mounted (an error where not); no monitoring
       intelRdt: { enabled: rdt, schemata: rdt, monitoring: false },
       memoryPolicy: { modes: MEMPOLICY_MODES, flags: MEMPOLICY_FLAGS },
-      netDevices: { enabled: false },
+      netDevices: { enabled: true },
       mountExtensions: { idmap: { enabled: true } },
     },
     // tsrun acts on no annotation, unsafe or not

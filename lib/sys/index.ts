@@ -28,6 +28,8 @@ export interface Sys {
   ttyRaw(fd: number): Buffer | undefined;
   ttyRestore(fd: number, saved: Buffer): void;
   winsizeCopy(from: number, to: number): void;
+  /** move host interface NAME into the network namespace at NETNS as NEWNAME, with its addresses, up */
+  netdevMove(name: string, newname: string, netns: string): void;
   /** relay in -> master -> out until the pty hangs up or pidfd's process exits */
   relay(master: number, input: number, output: number, pidfd: number): Promise<void>;
 }
@@ -60,6 +62,7 @@ const LIBTSRUN = [
   'int tsrun_set_subreaper(void)',
   'int tsrun_close(int fd)',
   'int tsrun_mkfifo(const char *path, unsigned int mode)',
+  'int tsrun_netdev_move(const char *name, const char *newname, const char *netns, _Out_ uint8_t *err, int errlen)',
 ];
 
 /** The 4-byte result a *_bg call's thread writes to FD when it returns. */
@@ -129,7 +132,7 @@ function stageFd(n: Record<string, NativeFn>, files: NativeFiles): () => number 
   };
 }
 
-type ProcessCalls = Pick<Sys, 'stageExe' | 'spawn' | 'recv' | 'send' | 'waitpid' | 'waitpidAsync' | 'pidfdOpen' | 'pidfdSignal' | 'pidfdWait' | 'setSubreaper' | 'close' | 'mkfifo'>;
+type ProcessCalls = Pick<Sys, 'stageExe' | 'spawn' | 'recv' | 'send' | 'waitpid' | 'waitpidAsync' | 'pidfdOpen' | 'pidfdSignal' | 'pidfdWait' | 'setSubreaper' | 'close' | 'mkfifo' | 'netdevMove'>;
 
 /** Spawning the stage, talking to it, waiting for and signalling processes. */
 function processCalls(n: Record<string, NativeFn>, stage: () => number): ProcessCalls {
@@ -175,6 +178,11 @@ function processCalls(n: Record<string, NativeFn>, stage: () => number): Process
     mkfifo(path, mode) {
       const r = n.tsrun_mkfifo!(path, mode);
       if (r < 0) fail(`mkfifo ${path}`, r);
+    },
+    netdevMove(name, newname, netns) {
+      const err = Buffer.alloc(160);
+      const r = n.tsrun_netdev_move!(name, newname, netns, err, err.length);
+      if (r < 0) fail(`config.json: linux.netDevices.${name}: ${err.toString('utf8', 0, Math.max(0, err.indexOf(0)))}`, r);
     },
   };
 }

@@ -81,7 +81,7 @@ const cases: Case[] = [
   },
   { name: 'rlimit soft above hard', config: (c) => { c.process.rlimits = [{ type: 'RLIMIT_CORE', soft: 10, hard: 1 }]; }, error: /soft limit 10 exceeds hard limit 1/ },
   // (a relative mount destination is not bad input: config.md reads it as relative to "/", conformance/spec-1.3)
-  { name: 'netDevices (not implemented)', config: (c) => { (c.linux as Record<string, unknown>).netDevices = { eth9: { name: 'x' } }; }, error: /linux\.netDevices: moving host interfaces into the container is not implemented/ },
+  { name: 'netDevices naming an interface the host lacks', config: (c) => { (c.linux as Record<string, unknown>).netDevices = { tsrunnosuch9: { name: 'x' } }; }, error: /linux\.netDevices\.tsrunnosuch9: find it in the runtime's network namespace: ENODEV/ },
   { name: 'missing bind source', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'bind', source: '/no/such/source', options: ['bind'] }); }, error: /mounts\[6\]: bind \/no\/such\/source on \/mnt: ENOENT/ },
   { name: 'mounts without a mount namespace of its own', config: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount'); }, error: /^tsrun: config\.json: mounts: needs a mount namespace of the container's own/ },
   { name: 'mount type the kernel lacks', config: (c) => { c.mounts.push({ destination: '/mnt', type: 'nosuchfs', source: 'x' }); }, error: /mounts\[6\]: mount x \(type nosuchfs\) on \/mnt, flags 0x0, data "": ENODEV/ },
