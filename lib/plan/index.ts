@@ -304,6 +304,13 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
   const { devices, symlinks } = planDevices(linux.devices, devSetup, facts.hasKcore);
 
   const proc = processPart(p, facts.lastCap, opts.warn, facts.lsm);
+  // config.md: execCPUAffinity "is not applicable to the container's init
+  // process": it is for what exec starts (exec reads it from this config too)
+  if (p.execCPUAffinity?.initial || p.execCPUAffinity?.final) {
+    opts.warn('process.execCPUAffinity applies to processes started by exec, not to the container\'s init (runtime-spec): the init keeps the runtime\'s affinity');
+  }
+  delete proc.affinityInitial;
+  delete proc.affinityFinal;
   if (linux.personality?.flags?.length) opts.warn(`linux.personality.flags ${JSON.stringify(linux.personality.flags)} ignored: the spec defines none`);
 
   let timensOffsets: string | undefined;

@@ -418,11 +418,24 @@ t.test('personality, ioPriority, scheduler, execCPUAffinity', async (t) => {
   t.equal(l[0], 'i686', 'LINUX32 persona');
   t.match(l[1], /best-effort: prio 6/);
   t.equal(l[2], '5 3', 'nice 5, SCHED_BATCH (3)');
-  t.match(l[3], /Cpus_allowed_list:\s+0$/, 'the final affinity');
-  const init = sh('grep Cpus_allowed_list /proc/self/status', (c) => {
-    (c.process as Record<string, unknown>).execCPUAffinity = { initial: '1' };
-  });
-  t.match(init.stdout, /Cpus_allowed_list:\s+1\n$/, 'the initial affinity stays when there is no final one');
+  t.equal(l[3], readFileSync('/proc/self/status', 'utf8').split('\n').find((x) => x.startsWith('Cpus_allowed_list')), 'the init keeps the runtime\'s affinity: execCPUAffinity is not for it (spec)');
+  t.match(r.stderr, /process\.execCPUAffinity applies to processes started by exec, not to the container's init/);
+});
+
+t.test('execCPUAffinity: exec runs the process on initial, then final (the container config\'s, or --process\'s)', async (t) => {
+  const c = defaultConfig(['sleep', '1000']);
+  (c.process as Record<string, unknown>).execCPUAffinity = { initial: '0-1', final: '0' };
+  const id = sb.id();
+  t.equal(sb.rt(['run', '-d', '--bundle', sb.bundle(c), id]).status, 0);
+  let r = sb.rt(['exec', id, 'grep', 'Cpus_allowed_list', '/proc/self/status']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Cpus_allowed_list:\s+0\n$/, 'the final affinity, from config.json\'s process');
+  const proc = join(sb.dir, 'aff-process.json');
+  writeFileSync(proc, JSON.stringify({ ...c.process, args: ['grep', 'Cpus_allowed_list', '/proc/self/status'], execCPUAffinity: { initial: '1' } }));
+  r = sb.rt(['exec', '--process', proc, id]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Cpus_allowed_list:\s+1\n$/, 'the initial affinity stays when there is no final one');
+  t.equal(sb.rt(['delete', '--force', id]).status, 0);
 });
 
 t.test('CVE-2022-29162 and no_new_privs: no capability or uid is gained that was not given', async (t) => {
