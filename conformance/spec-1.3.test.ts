@@ -99,3 +99,13 @@ check('config.md#mounts', 'tmpcopyup: a tmpfs over a directory starts with its c
   }
   t.equal(readFileSync(join(rootfs, 'data', 'a.txt'), 'utf8'), 'hello\n', 'the rootfs file is not what the container wrote');
 });
+
+check('config-linux.md#pids', 'pids.limit 0 is a limit of zero tasks, on cgroup v1 too: nothing can start, one clear error, nothing left', (t) => {
+  if (!is13) return void t.comment(NOT13);
+  const c = defaultConfig(['true']);
+  c.linux.resources = { pids: { limit: 0 } };
+  const r = sb.run(c);
+  t.not(r.status, 0);
+  t.match(r.stderr, /^tsrun: .*EAGAIN\n$/, r.stderr);
+  t.same(sb.leaks(), []);
+});
