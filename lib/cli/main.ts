@@ -1,7 +1,7 @@
 // The entry of every tsrun call. Parses with the fast parser (no yargs on the
 // hot path), runs one use case, prints, sets the exit code. A command line the
 // fast parser refuses goes to the yargs CLI for usage and error text.
-import { fastParse, rejectReason, verbIndex, type Parsed } from './commands';
+import { DEFAULT_ROOT, fastParse, rejectReason, verbIndex, type Parsed } from './commands';
 import { formatError } from '../errors';
 import { Logger, writeStdout, type LogFormat } from '../log';
 import { StateStore } from '../state';
@@ -37,6 +37,14 @@ function admin(): Promise<typeof import('./admin')> {
 }
 
 type Flags = Parsed['flags'];
+
+/** runc's default root for a user who is not root: $XDG_RUNTIME_DIR/tsrun (an explicit --root wins). */
+function stateRoot(root: string, argv: string[]): string {
+  const given = argv.some((a) => a === '--root' || a.startsWith('--root='));
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (given || root !== DEFAULT_ROOT || process.geteuid?.() === 0 || !xdg) return root;
+  return `${xdg}/tsrun`;
+}
 
 function createOptions(id: string, f: Flags): import('../runtime/create').CreateOptions {
   return {
@@ -201,18 +209,13 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const log = new Logger(g.log as string | undefined, format as LogFormat, !!g.debug);
-  // not ignored silently: rootless mode comes with a later issue
   const rootless = g.rootless as string;
   if (rootless !== 'auto' && rootless !== 'false' && rootless !== 'true') {
     log.error(`invalid --rootless value ${JSON.stringify(rootless)} (true, false or auto)`);
     return 1;
   }
-  if (rootless === 'true') {
-    log.error('--rootless=true: rootless mode (ignoring cgroup permission errors) is not implemented in this tsrun yet');
-    return 1;
-  }
   const ctx: Context = {
-    store: new StateStore(g.root as string),
+    store: new StateStore(stateRoot(g.root as string, argv)),
     log,
     systemdCgroup: !!g.systemdCgroup,
     rootless: g.rootless as string,

@@ -42,6 +42,8 @@ export interface LaunchPlan {
   nsJoin: { flag: number; path: string }[];
   uidMap?: string;
   gidMap?: string;
+  /** rootless: setgroups is denied before gid_map (the kernel's rule for an unprivileged writer) */
+  setgroupsDeny?: boolean;
   timensOffsets?: string;
   cgroupProcs: string[];
   oomScoreAdj?: number;
@@ -141,6 +143,8 @@ export function planTerminal(p: Process, socket: string, console: boolean): Plan
 }
 
 export interface PlanOptions {
+  /** the runtime is unprivileged (rootless) */
+  rootless?: boolean;
   id: string;
   bundle: string;
   fifo?: string;
@@ -331,6 +335,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     nsJoin,
     uidMap: newUser ? idMap(linux.uidMappings) : undefined,
     gidMap: newUser ? idMap(linux.gidMappings) : undefined,
+    setgroupsDeny: newUser && !!opts.rootless,
     timensOffsets,
     cgroupProcs: opts.cgroupProcs,
     oomScoreAdj: p.oomScoreAdj,

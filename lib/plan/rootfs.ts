@@ -147,6 +147,10 @@ function expandCgroupMount(
   const ro = (flags & MS.RDONLY) !== 0;
   const base = flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME | MS.NOATIME | MS.STRICTATIME);
   const out: PlanMount[] = [];
+  // rootless without cgroups of its own: nothing of the host's tree to show, an empty read-only tmpfs
+  if (!opts.cgroupPaths.length && !cgroupNs) {
+    return [{ flags: base | MS.RDONLY, pflags: 0, attrSet: 0, attrClr: 0, extra: TM.CGROUP, source: 'tmpfs', destination: dest, type: 'tmpfs', data: 'mode=755' }];
+  }
   const v1 = facts.hierarchies.filter((h) => h.version === 1);
   const v2 = facts.hierarchies.find((h) => h.version === 2);
   if (!v1.length && v2) {

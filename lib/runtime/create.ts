@@ -3,7 +3,7 @@
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
-import { TsrunError } from '../errors';
+import { TsrunError, formatError } from '../errors';
 import { checkSpec, loadSpec, type Validator } from '../spec';
 import type { Spec } from '../spec/types';
 import { buildPlan, type HostFacts } from '../plan';
@@ -58,6 +58,16 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
   return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount };
 }
 
+function isPermission(e: unknown): boolean {
+  const m = (e as { errno?: string; message?: string });
+  return ['EACCES', 'EPERM', 'EROFS'].includes(m.errno ?? '') || /EACCES|EPERM|EROFS/.test(m.message ?? '');
+}
+
+/** Does linux.resources ask for any limit (an empty object or only empty sections does not)? */
+function hasLimits(res: Record<string, unknown> | undefined): boolean {
+  return Object.values(res ?? {}).some((v) => v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0));
+}
+
 /** Where resctrl is mounted (asked only when a config names intelRdt). */
 function resctrlMount(): string | undefined {
   try {
@@ -106,9 +116,12 @@ class CreateRun {
   private initPid = 0;
   private st: StoredState | undefined;
   private rdt: RdtPlan | undefined;
+  /** --rootless true, or auto and not root (runc's reading) */
+  private readonly rootless: boolean;
 
   constructor(private readonly ctx: Context, private readonly o: CreateOptions) {
     this.undo.push(() => ctx.store.remove(o.id));
+    this.rootless = ctx.rootless === 'true' || (ctx.rootless === 'auto' && process.geteuid?.() !== 0);
   }
 
   /** since tsrun started (the engine's start-up included); process.uptime() is a clock read */
@@ -186,10 +199,19 @@ class CreateRun {
       ociVersion: OCI_VERSION, id: o.id, pid: 0, pidStart: 0, bundle: p.bundle, rootfs: p.rootfs, created: isoTime(),
       owner: ownerName(), cgroupPaths: cg.paths, cgroupCreated: cgroupsToCreate(cg), creating: true,
     });
-    createCgroups(cg);
     this.undo.push(() => {
       destroyCgroups(cg.created);
     });
+    try {
+      createCgroups(cg);
+    } catch (e) {
+      // rootless (runc's rule): cgroups the user may not write are done without, unless limits were asked for
+      if (!this.rootless || !isPermission(e)) throw e;
+      if (hasLimits(p.spec.linux?.resources)) throw new TsrunError(`rootless: linux.resources needs a cgroup this user can write (${formatError(e)})`);
+      ctx.log.debug(`rootless: running without cgroups (${formatError(e)})`);
+      destroyCgroups(cg.created);
+      return { ...cg, paths: [], created: [], procs: [], freezer: undefined };
+    }
     this.timing(`cgroups created (${cg.created.length} directories)`);
     // runc's refusal: the init would block in the frozen cgroup and never report
     if (frozenBeforeStart(cg)) throw new TsrunError(`container's cgroup unexpectedly frozen (${cg.freezer})`);
@@ -218,6 +240,7 @@ class CreateRun {
       id: o.id, bundle: p.bundle, fifo, noPivot: !!o.noPivot, noNewKeyring: !!o.noNewKeyring,
       preserveFds: p.extraFds, cgroupProcs: cg.procs, cgroupPaths: cg.paths,
       debug: ctx.log.debugEnabled, warn: (m) => ctx.log.warn(m), consoleSocket: p.consoleSocket, seccomp: planSeccomp(p.seccomp),
+      rootless: this.rootless,
     }, { ...hostFacts(cg.hierarchies), lsm: lsmFor(spec.process) });
     const bytes = encodePlan(plan);
     this.timing(`plan built (${bytes.length} bytes)`);

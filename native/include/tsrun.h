@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 10
+#define TSRUN_ABI_VERSION 11
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -59,6 +59,7 @@ enum tsrun_tag {
 	T_AFFINITY = 43,       /* u32 when (0 = at start, 1 = before execve), cpu mask bytes */
 	T_LSM_EXEC = 44,       /* str lsm ("apparmor", "selinux"), str value for /proc/self/attr/.../exec */
 	T_MEMPOLICY = 45,      /* u32 mode | flags, u32 maxnode (bits), nodemask as u64 words */
+	T_SETGROUPS_DENY = 46, /* empty: write "deny" to setgroups before gid_map (an unprivileged runtime) */
 };
 
 #define TT_CONSOLE 0x1     /* bind the pty onto /dev/console (create/run, not exec) */

@@ -96,7 +96,6 @@ const cases: Case[] = [
   { name: 'rootfsPropagation not in the enum', config: (c) => { c.linux.rootfsPropagation = 'sideways'; }, error: /linux\.rootfsPropagation: must be one of/ },
   { name: 'unknown sysctl', config: (c) => { c.linux.sysctl = { 'net.no_such_knob': '1' }; }, error: /sysctl net\/no_such_knob: ENOENT/ },
   { name: 'systemd cgroup driver (not implemented yet)', args: (b, id) => ['--systemd-cgroup', 'create', '--bundle', b, id], error: /^tsrun: --systemd-cgroup: the systemd cgroup driver is not implemented in this tsrun yet \(this host (runs|has no) systemd/ },
-  { name: '--rootless=true (not implemented yet)', args: (b, id) => ['--rootless=true', 'create', '--bundle', b, id], error: /^tsrun: --rootless=true: rootless mode .* is not implemented in this tsrun yet/ },
   { name: '--rootless with a bad value', args: (b, id) => ['--rootless', 'maybe', 'create', '--bundle', b, id], error: /^tsrun: invalid --rootless value "maybe"/ },
   { name: 'oomScoreAdj out of range', config: (c) => { c.process.oomScoreAdj = 5000; }, error: /process\.oomScoreAdj: must be <= 1000/ },
   { name: 'device outside /dev', config: (c) => { c.linux.devices = [{ type: 'c', path: '/etc/evil', major: 1, minor: 3 }]; }, error: /linux\.devices\[0\]\.path: must be under \/dev/ },

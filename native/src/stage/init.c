@@ -150,6 +150,8 @@ static void __attribute__((noreturn)) container_init(struct plan *pl, int waitfd
 	if (n != 1)
 		_exit(1);
 	close(waitfd);
+	/* the maps are written: nothing may ptrace or read us until execve (CVE-2016-9962) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (pl->ns_new & CLONE_NEWUSER) {
 		if (setresgid(0, 0, 0) < 0)
 			die(errno, "become root (gid 0) in the user namespace");
@@ -198,6 +200,10 @@ static void clone_init(struct plan *pl, int fifofd)
 	if (pipe2(pp, O_CLOEXEC) < 0)
 		die(errno, "pipe");
 	uint32_t cflags = pl->ns_new & ~(uint32_t)CLONE_NEWTIME;
+	/* an unprivileged runtime can write the maps only of a dumpable child
+	 * (a non-dumpable one's /proc files are root's): dumpable until released */
+	if (pl->setgroups_deny)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)cflags | SIGCHLD, 0, 0, 0, 0);
 	if (child < 0)
 		die(errno, "clone new namespaces");

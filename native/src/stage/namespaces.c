@@ -76,6 +76,11 @@ void write_id_maps(const struct plan *pl, pid_t child)
 		kill(child, SIGKILL);
 		die(e, "write uid_map \"%s\"", pl->uid_map);
 	}
+	if (pl->setgroups_deny && write_map(pl, child, "setgroups", "deny") < 0) {
+		int e = errno;
+		kill(child, SIGKILL);
+		die(e, "write setgroups \"deny\"");
+	}
 	if (pl->gid_map && write_map(pl, child, "gid_map", pl->gid_map) < 0) {
 		int e = errno;
 		kill(child, SIGKILL);

@@ -75,6 +75,7 @@ struct plan {
 	struct join joins[MAX_JOINS];
 	int njoins;
 	const char *uid_map, *gid_map, *timens;
+	int setgroups_deny;
 	const char *cgroup_procs[MAX_CGROUPS];
 	int ncgroups;
 	int has_oom;
