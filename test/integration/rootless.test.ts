@@ -5,7 +5,7 @@
 // failed create leaves nothing in the user's state root.
 import t from 'tap';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, makeRootfs, skipSuite } from '../lib/harness';
 
@@ -27,6 +27,10 @@ mkdirSync(xdg, { mode: 0o700 });
 chownSync(xdg, uid, gid);
 const rootfs = join(sb.dir, 'rl-rootfs');
 makeRootfs(rootfs);
+// the executable where the user can reach it (the checkout may be under a private home)
+const BIN = join(sb.dir, 'tsrun');
+copyFileSync(sb.bin, BIN);
+chmodSync(BIN, 0o755);
 
 /**
  * tsrun as the user, with its own XDG_RUNTIME_DIR and no --root. Output
@@ -39,7 +43,7 @@ function asUser(args: string[]): SpawnSyncReturns<string> {
   const fo = openSync(out, 'w');
   const fe = openSync(err, 'w');
   try {
-    const r = spawnSync(sb.bin, args, {
+    const r = spawnSync(BIN, args, {
       uid, gid, timeout: 60_000, cwd: xdg, stdio: ['ignore', fo, fe],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', XDG_RUNTIME_DIR: xdg, HOME: xdg },
     });
