@@ -44,6 +44,8 @@ export interface LaunchPlan {
   gidMap?: string;
   /** rootless: setgroups is denied before gid_map (the kernel's rule for an unprivileged writer) */
   setgroupsDeny?: boolean;
+  /** rootless with maps beyond the user's own ids: written by newuidmap/newgidmap (/etc/subuid, /etc/subgid) */
+  idmapHelpers?: { uid: string; gid: string };
   timensOffsets?: string;
   cgroupProcs: string[];
   oomScoreAdj?: number;
@@ -101,8 +103,28 @@ export interface HostFacts {
   hierarchies: Hierarchy[];
   /** LSMs that can label processes */
   lsm?: LsmState;
+  /** the runtime's own uid and gid (rootless maps) */
+  ids?: { uid: number; gid: number };
+  /** newuidmap/newgidmap, found on PATH when first asked */
+  idmapHelpers?: () => { uid: string; gid: string } | undefined;
   /** where resctrl is mounted (Intel RDT), if it is */
   resctrlRoot?: () => string | undefined;
+}
+
+/**
+ * How a rootless runtime gets the new user namespace's maps written: by
+ * itself when they map only its own uid and gid (setgroups denied first, the
+ * kernel's rule), else through the setuid newuidmap/newgidmap, which check
+ * /etc/subuid and /etc/subgid (runc's way).
+ */
+function rootlessMaps(rootless: boolean, linux: NonNullable<Spec['linux']>, facts: HostFacts): Pick<LaunchPlan, 'setgroupsDeny' | 'idmapHelpers'> {
+  if (!rootless) return {};
+  const own = (maps: { containerID: number; hostID: number; size: number }[] | undefined, id: number | undefined) =>
+    !maps?.length || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === id);
+  if (own(linux.uidMappings, facts.ids?.uid) && own(linux.gidMappings, facts.ids?.gid)) return { setgroupsDeny: true };
+  const helpers = facts.idmapHelpers?.();
+  if (!helpers) throw new TsrunError('config.json: linux.uidMappings: maps beyond your own uid and gid need newuidmap and newgidmap (Debian: uidmap) on PATH');
+  return { idmapHelpers: helpers };
 }
 
 /**
@@ -335,7 +357,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     nsJoin,
     uidMap: newUser ? idMap(linux.uidMappings) : undefined,
     gidMap: newUser ? idMap(linux.gidMappings) : undefined,
-    setgroupsDeny: newUser && !!opts.rootless,
+    ...rootlessMaps(newUser && !!opts.rootless, linux, facts),
     timensOffsets,
     cgroupProcs: opts.cgroupProcs,
     oomScoreAdj: p.oomScoreAdj,

@@ -1,5 +1,5 @@
 // Generated from native/include/tsrun.h by lib/build/abi.mjs: edit the header, not this.
-export const ABI_VERSION = 11;
+export const ABI_VERSION = 12;
 export const PLAN_MAGIC = 0x50525354;
 export const MSG_MAX = 8192;
 export const MSG_HDR = 16;
@@ -49,6 +49,7 @@ export const T = {
   LSM_EXEC: 44,
   MEMPOLICY: 45,
   SETGROUPS_DENY: 46,
+  IDMAP_HELPERS: 47,
 } as const;
 export const M = {
   PID: 1,

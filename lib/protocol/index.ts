@@ -78,6 +78,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   if (p.uidMap) w.rec(T.UID_MAP, p.uidMap);
   if (p.gidMap) w.rec(T.GID_MAP, p.gidMap);
   if (p.setgroupsDeny) w.rec(T.SETGROUPS_DENY);
+  if (p.idmapHelpers) w.rec(T.IDMAP_HELPERS, p.idmapHelpers.uid, p.idmapHelpers.gid);
   if (p.timensOffsets !== undefined) w.rec(T.TIMENS_OFFSETS, p.timensOffsets);
   for (const c of p.cgroupProcs) w.rec(T.CGROUP_PROCS, c);
   if (p.oomScoreAdj !== undefined) w.rec(T.OOM_SCORE_ADJ, { i32: p.oomScoreAdj });

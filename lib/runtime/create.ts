@@ -55,7 +55,10 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
   } catch {
     /* keep the default */
   }
-  return { lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount };
+  return {
+    lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount,
+    ids: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }, idmapHelpers,
+  };
 }
 
 function isPermission(e: unknown): boolean {
@@ -66,6 +69,14 @@ function isPermission(e: unknown): boolean {
 /** Does linux.resources ask for any limit (an empty object or only empty sections does not)? */
 function hasLimits(res: Record<string, unknown> | undefined): boolean {
   return Object.values(res ?? {}).some((v) => v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0));
+}
+
+/** newuidmap and newgidmap on PATH (asked only by a rootless config mapping more than its own ids) */
+function idmapHelpers(): { uid: string; gid: string } | undefined {
+  const find = (name: string) => (process.env.PATH ?? '/usr/bin:/bin').split(':').map((d) => join(d || '.', name)).find((p) => existsSync(p));
+  const uid = find('newuidmap');
+  const gid = find('newgidmap');
+  return uid && gid ? { uid, gid } : undefined;
 }
 
 /** Where resctrl is mounted (asked only when a config names intelRdt). */

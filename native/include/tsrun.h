@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 11
+#define TSRUN_ABI_VERSION 12
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" little endian */
 
 /* Plan: header {u32 magic, u32 abi} then records {u16 tag, u16 pad, u32 len, payload}.
@@ -60,6 +60,7 @@ enum tsrun_tag {
 	T_LSM_EXEC = 44,       /* str lsm ("apparmor", "selinux"), str value for /proc/self/attr/.../exec */
 	T_MEMPOLICY = 45,      /* u32 mode | flags, u32 maxnode (bits), nodemask as u64 words */
 	T_SETGROUPS_DENY = 46, /* empty: write "deny" to setgroups before gid_map (an unprivileged runtime) */
+	T_IDMAP_HELPERS = 47,  /* str newuidmap, str newgidmap: the maps written by these setuid helpers */
 };
 
 #define TT_CONSOLE 0x1     /* bind the pty onto /dev/console (create/run, not exec) */

@@ -105,3 +105,25 @@ t.test('limits need a cgroup the user can write: a clear error, nothing left', a
   t.match(r.stderr, /^tsrun: rootless: linux\.resources needs a cgroup this user can write \(.*EACCES.*\)\n$/);
   t.same(readdirSync(join(xdg, 'tsrun')), [], 'nothing in the state root');
 });
+
+t.test('uid and gid ranges from /etc/subuid and /etc/subgid, through newuidmap and newgidmap', async (t) => {
+  const sub = spawnSync('usermod', ['--add-subuids', '300000-365535', '--add-subgids', '300000-365535', USER], { encoding: 'utf8' });
+  t.equal(sub.status, 0, sub.stderr);
+  const b = bundle(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c "%u %g" /tmp/f'], (c) => {
+    c.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: 300000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }, { containerID: 1, hostID: 300000, size: 65536 }];
+    c.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs' });
+    for (const set of ['bounding', 'effective', 'permitted']) c.process.capabilities[set].push('CAP_CHOWN');
+  });
+  const r = asUser(['run', '--bundle', b, 'rl4']);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, ` 0 ${uid} 1\n 1 300000 65536\n 0 ${gid} 1\n 1 300000 65536\n1000 1000\n`, 'both ranges mapped; ids from the range are usable');
+  // a range the user was not given: newuidmap refuses, one clear line, nothing left
+  const bad = bundle(['true'], (c) => {
+    c.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: 500000, size: 10 }];
+  });
+  const f = asUser(['run', '--bundle', bad, 'rl5']);
+  t.not(f.status, 0);
+  t.match(f.stderr, /tsrun: linux\.uidMappings: \/usr\/bin\/newuidmap for pid \d+ failed \(are the ids in \/etc\/subuid for this user\?\): EPERM\n$/);
+  t.same(readdirSync(join(xdg, 'tsrun')), []);
+});

@@ -202,7 +202,7 @@ static void clone_init(struct plan *pl, int fifofd)
 	uint32_t cflags = pl->ns_new & ~(uint32_t)CLONE_NEWTIME;
 	/* an unprivileged runtime can write the maps only of a dumpable child
 	 * (a non-dumpable one's /proc files are root's): dumpable until released */
-	if (pl->setgroups_deny)
+	if (pl->setgroups_deny || pl->newuidmap)
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)cflags | SIGCHLD, 0, 0, 0, 0);
 	if (child < 0)

@@ -66,11 +66,56 @@ static int write_map(const struct plan *pl, pid_t pid, const char *file, const c
 	return procfs_write(pl->procfd, rel, map, strlen(map));
 }
 
+#define MAX_MAP_LINES 340 /* the kernel's limit of uid_map lines */
+
+/* newuidmap/newgidmap PID ID HOSTID SIZE...: the map's numbers as arguments.
+ * Their own errors go to the runtime's stderr; the status decides. */
+static int run_idmap_helper(const char *helper, pid_t child, const char *map)
+{
+	static char buf[8192];
+	char *argv[3 + 3 * MAX_MAP_LINES + 1], pid[16];
+	int argc = 0;
+	snprintf(pid, sizeof pid, "%d", (int)child);
+	snprintf(buf, sizeof buf, "%s", map);
+	argv[argc++] = (char *)helper;
+	argv[argc++] = pid;
+	char *save;
+	for (char *tok = strtok_r(buf, " \n", &save); tok && argc < (int)(sizeof argv / sizeof argv[0]) - 1; tok = strtok_r(NULL, " \n", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	pid_t h = fork();
+	if (h < 0)
+		return -1;
+	if (h == 0) {
+		extern char **environ;
+		execve(helper, argv, environ);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(h, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return errno = EPERM, -1;
+	return 0;
+}
+
 /* the maps of the container's new user namespace, before its init goes on */
 void write_id_maps(const struct plan *pl, pid_t child)
 {
 	if (!(pl->ns_new & CLONE_NEWUSER))
 		return;
+	if (pl->newuidmap) {
+		if (pl->uid_map && run_idmap_helper(pl->newuidmap, child, pl->uid_map) < 0) {
+			kill(child, SIGKILL);
+			die(errno, "linux.uidMappings: %s for pid %d failed (are the ids in /etc/subuid for this user?)", pl->newuidmap, (int)child);
+		}
+		if (pl->gid_map && run_idmap_helper(pl->newgidmap, child, pl->gid_map) < 0) {
+			kill(child, SIGKILL);
+			die(errno, "linux.gidMappings: %s for pid %d failed (are the ids in /etc/subgid for this user?)", pl->newgidmap, (int)child);
+		}
+		return;
+	}
 	if (pl->uid_map && write_map(pl, child, "uid_map", pl->uid_map) < 0) {
 		int e = errno;
 		kill(child, SIGKILL);

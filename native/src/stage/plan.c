@@ -139,6 +139,7 @@ static int decode_ns(struct plan *pl, uint16_t tag, struct rec *r)
 	case T_UID_MAP: pl->uid_map = str(r); break;
 	case T_GID_MAP: pl->gid_map = str(r); break;
 	case T_SETGROUPS_DENY: pl->setgroups_deny = 1; break;
+	case T_IDMAP_HELPERS: pl->newuidmap = str(r); pl->newgidmap = str(r); break;
 	case T_TIMENS_OFFSETS: pl->timens = str(r); break;
 	case T_CGROUP_PROCS: need(pl->ncgroups < MAX_CGROUPS, "cgroups"); pl->cgroup_procs[pl->ncgroups++] = str(r); break;
 	case T_OOM_SCORE_ADJ: pl->has_oom = 1; pl->oom = (int32_t)u32(r); break;

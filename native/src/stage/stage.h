@@ -76,6 +76,7 @@ struct plan {
 	int njoins;
 	const char *uid_map, *gid_map, *timens;
 	int setgroups_deny;
+	const char *newuidmap, *newgidmap;
 	const char *cgroup_procs[MAX_CGROUPS];
 	int ncgroups;
 	int has_oom;
