@@ -103,6 +103,8 @@ export interface HostFacts {
   hierarchies: Hierarchy[];
   /** LSMs that can label processes */
   lsm?: LsmState;
+  /** the runtime itself runs in a user namespace (rootless podman, nested containers) */
+  inUserNS?: boolean;
   /** the runtime's own uid and gid (rootless maps) */
   ids?: { uid: number; gid: number };
   /** newuidmap/newgidmap, found on PATH when first asked */
@@ -366,7 +368,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, facts: HostFacts): Laun
     sysctl,
     mounts,
     devSetup,
-    usernsDevices: inUserns,
+    // mknod is refused in any user namespace but the initial one: the container's, or the runtime's own
+    usernsDevices: inUserns || !!facts.inUserNS,
     devices,
     symlinks,
     masked: (linux.maskedPaths ?? []).map(cleanDest),

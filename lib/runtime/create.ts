@@ -56,7 +56,7 @@ function hostFacts(hierarchies: HostFacts['hierarchies']): HostFacts {
     /* keep the default */
   }
   return {
-    lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount,
+    lastCap, hasKcore: existsSync('/proc/kcore'), isDir, hierarchies, resctrlRoot: resctrlMount, inUserNS: inUserNS(),
     ids: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }, idmapHelpers,
   };
 }
@@ -69,6 +69,19 @@ function isPermission(e: unknown): boolean {
 /** Does linux.resources ask for any limit (an empty object or only empty sections does not)? */
 function hasLimits(res: Record<string, unknown> | undefined): boolean {
   return Object.values(res ?? {}).some((v) => v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0));
+}
+
+let userNS: boolean | undefined;
+/** Does tsrun itself run in a user namespace (its uid_map not the initial namespace's full identity)? */
+function inUserNS(): boolean {
+  if (userNS === undefined) {
+    try {
+      userNS = !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+    } catch {
+      userNS = false;
+    }
+  }
+  return userNS;
 }
 
 /** newuidmap and newgidmap on PATH (asked only by a rootless config mapping more than its own ids) */
@@ -132,7 +145,8 @@ class CreateRun {
 
   constructor(private readonly ctx: Context, private readonly o: CreateOptions) {
     this.undo.push(() => ctx.store.remove(o.id));
-    this.rootless = ctx.rootless === 'true' || (ctx.rootless === 'auto' && process.geteuid?.() !== 0);
+    // runc's auto: not root, or root of a user namespace (rootless podman runs its runtime there)
+    this.rootless = ctx.rootless === 'true' || (ctx.rootless === 'auto' && (process.geteuid?.() !== 0 || inUserNS()));
   }
 
   /** since tsrun started (the engine's start-up included); process.uptime() is a clock read */
@@ -169,7 +183,7 @@ class CreateRun {
     const sys = this.ctx.sys();
     this.timing(`native library loaded (${process.versions.bun ? 'bun:ffi' : 'koffi'})`);
     // cgroup v2 without a v1 devices controller: the device list as eBPF
-    const df = deviceFilterTarget(cg, p.spec.linux?.resources);
+    const df = this.rootless ? undefined : deviceFilterTarget(cg, p.spec.linux?.resources);
     if (df) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { deviceProgram } = require('../cgroups/devices-ebpf') as typeof import('../cgroups/devices-ebpf');
@@ -200,10 +214,24 @@ class CreateRun {
     return { state: st, sys, masterFd: sv.masterFd, initPidfd };
   }
 
+  /**
+   * The limits to write. Rootless: no device rules (runc's rootless reading):
+   * a user namespace cannot create device nodes and a process there may not
+   * program the device cgroup; said, not silently dropped.
+   */
+  private resources(p: Prepared): Record<string, unknown> | undefined {
+    const res = p.spec.linux?.resources as Record<string, unknown> | undefined;
+    if (!this.rootless || !res?.devices) return res;
+    this.ctx.log.warn('rootless: linux.resources.devices is not enforced by a cgroup (no device node can be made in the user namespace; bound ones keep their host permissions)');
+    const { devices: _, ...rest } = res;
+    return rest;
+  }
+
   /** The container's cgroups made and limited before any of its processes exists. */
   private cgroups(p: Prepared): CgroupSetup {
     const { ctx, o } = this;
     const cg = planCgroups(p.spec.linux?.cgroupsPath, o.id);
+    const res = this.resources(p);
     // written down before it exists: a kill -9 from here on leaves a state
     // that `delete --force` cleans up (what is not there yet is skipped)
     ctx.store.save({
@@ -218,7 +246,7 @@ class CreateRun {
     } catch (e) {
       // rootless (runc's rule): cgroups the user may not write are done without, unless limits were asked for
       if (!this.rootless || !isPermission(e)) throw e;
-      if (hasLimits(p.spec.linux?.resources)) throw new TsrunError(`rootless: linux.resources needs a cgroup this user can write (${formatError(e)})`);
+      if (hasLimits(res)) throw new TsrunError(`rootless: linux.resources needs a cgroup this user can write (${formatError(e)})`);
       ctx.log.debug(`rootless: running without cgroups (${formatError(e)})`);
       destroyCgroups(cg.created);
       return { ...cg, paths: [], created: [], procs: [], freezer: undefined };
@@ -233,7 +261,7 @@ class CreateRun {
       if (n) ctx.log.warn(`container's cgroup is not empty: ${n} process(es) found`);
     }
     // limits are in place before the init joins: nothing runs unlimited
-    applyResources(cg, p.spec.linux?.resources);
+    applyResources(cg, res);
     this.timing('cgroup limits written');
     // after the cgroup writes: the attach holds cgroup_mutex through its grace period
     warmAttach(cg);

@@ -127,3 +127,24 @@ t.test('uid and gid ranges from /etc/subuid and /etc/subgid, through newuidmap a
   t.match(f.stderr, /tsrun: linux\.uidMappings: \/usr\/bin\/newuidmap for pid \d+ failed \(are the ids in \/etc\/subuid for this user\?\): EPERM\n$/);
   t.same(readdirSync(join(xdg, 'tsrun')), []);
 });
+
+t.test('root of a user namespace (as rootless podman runs its runtime): rootless by itself, devices bound, the cgroups it can write used', async (t) => {
+  const { defaultConfig } = require('../lib/harness') as typeof import('../lib/harness');
+  const c = defaultConfig(['sh', '-c', 'id -u; ls -l /dev/null | cut -c1; cat /proc/self/cgroup | head -1']);
+  c.root = { path: rootfs, readonly: true };
+  (c.linux as Record<string, unknown>).cgroupsPath = `${sb.cgroupParent}/un1`;
+  c.linux.resources = { devices: [{ allow: false, access: 'rwm' }], pids: { limit: 100 } };
+  // gid 5 (tty) is not mapped in this user namespace
+  for (const m of c.mounts) if (m.destination === '/dev/pts') m.options = m.options!.filter((o) => o !== 'gid=5');
+  const b = join(sb.dir, 'userns-bundle');
+  mkdirSync(b);
+  writeFileSync(join(b, 'config.json'), JSON.stringify(c));
+  const state = join(sb.dir, 'userns-state');
+  // a user namespace mapping root to the real root: uid 0 there, no privilege over the host's cgroups
+  const r = spawnSync('unshare', ['--user', '--map-user=0', '--map-group=0', '--', BIN, '--root', state, 'run', '--bundle', b, 'un1'], { encoding: 'utf8', timeout: 60_000 });
+  if (/unrecognized option/.test(r.stderr)) return void t.comment(`unshare here cannot map: ${r.stderr.trim()}`);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^0\nc\n/, 'root inside; /dev/null is there (bound: mknod is refused in a user namespace)');
+  t.match(r.stderr, /rootless: linux\.resources\.devices is not enforced by a cgroup/, 'the device rules it cannot enforce are said, not dropped silently');
+  t.match(r.stdout, /pids:\/tsrun-test-\d+-rootless\/un1\n|:\/tsrun-test-\d+-rootless\/un1\n/, 'the cgroups it can write (here: a namespace root mapped to the host\'s) are used');
+});
