@@ -258,10 +258,16 @@ function enableSubtree(mount: string, leaf: string): void {
     try {
       const avail = readFileSync(join(d, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
       const on = readFileSync(join(d, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
-      const want = avail.filter((c) => !on.includes(c));
-      if (want.length) writeFileSync(join(d, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+      // one at a time: a write naming a controller the level refuses enables none of the others
+      for (const c of avail.filter((x) => !on.includes(x))) {
+        try {
+          writeFileSync(join(d, 'cgroup.subtree_control'), `+${c}`);
+        } catch {
+          /* refused at this level: the limits that need it will say so */
+        }
+      }
     } catch {
-      /* a level we may not change (not ours, or processes in it): the limits will say so */
+      /* a level we may not read (not ours): the limits will say so */
     }
     d = join(d, part);
   }

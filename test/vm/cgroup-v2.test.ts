@@ -77,6 +77,21 @@ const zero = bundle('zero', ['true'], (c) => {
   c.linux.resources = { pids: { limit: 0 } };
 });
 
+// rootless in a delegated subtree (as systemd gives a user session): uid 1000
+// owns /sys/fs/cgroup/deleg, its shell sits in deleg/shell, and tsrun run by
+// it makes deleg/c1 and enforces the limits there
+const RL_UID = 1000;
+const rootless = bundle('rootless', ['sleep', '1000'], (c) => {
+  c.linux.cgroupsPath = '/deleg/c1';
+  c.linux.namespaces.push({ type: 'user' });
+  c.linux.uidMappings = [{ containerID: 0, hostID: RL_UID, size: 1 }];
+  c.linux.gidMappings = [{ containerID: 0, hostID: RL_UID, size: 1 }];
+  for (const m of c.mounts) if (m.destination === '/dev/pts') m.options = m.options!.filter((o) => o !== 'gid=5');
+  c.mounts = c.mounts.filter((m) => m.destination !== '/sys');
+  c.mounts.push({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+  c.linux.resources = { pids: { limit: 17 }, memory: { limit: 48 * MiB } };
+});
+
 // the guest: a busybox rootfs in its /run, then the checks, one key=value per line
 const T = `${TSRUN} --root /run/tsrun-v2`;
 const CG = '/sys/fs/cgroup/tsrun-v2';
@@ -145,6 +160,18 @@ ${T} delete -f devupd; kv devupd_delete $?
 ${T} run --bundle ${zero} zero > /run/tmp/zero.out 2>&1; kv zero_status $?
 kv zero_msg "$(head -1 /run/tmp/zero.out | tr ' ' _)"
 kv leftover_cgroups $(find ${CG} -mindepth 1 -type d 2>/dev/null | wc -l)
+
+D2=/sys/fs/cgroup/deleg
+mkdir -p $D2/shell /run/u1 && chown ${RL_UID}:${RL_UID} $D2 $D2/cgroup.procs $D2/cgroup.subtree_control $D2/cgroup.threads $D2/shell $D2/shell/cgroup.procs /run/u1
+echo $$ > $D2/shell/cgroup.procs
+U="setpriv --reuid=${RL_UID} --regid=${RL_UID} --clear-groups env XDG_RUNTIME_DIR=/run/u1 ${TSRUN}"
+$U create --bundle ${rootless} rl </dev/null > /run/tmp/rl.out 2>&1; kv rl_create $?
+kv rl_err "$(grep tsrun: /run/tmp/rl.out | tr ' ' _)"
+kv rl_pids.max $(f $D2/c1/pids.max); kv rl_memory.max $(f $D2/c1/memory.max)
+kv rl_init_in_cgroup $(grep -c "^0::/deleg/c1$" /proc/$($U state rl | grep '"pid"' | tr -dc 0-9)/cgroup)
+kv rl_state_root $(ls /run/u1/tsrun)
+$U delete --force rl; kv rl_delete $?
+kv rl_cgroup_removed $([ -d $D2/c1 ] && echo no || echo yes)
 `;
 
 t.test('tsrun on a pure cgroup v2 hierarchy (qemu guest)', async (t) => {
@@ -162,6 +189,7 @@ t.test('tsrun on a pure cgroup v2 hierarchy (qemu guest)', async (t) => {
     events: '0', events_type: 'type:stats', exec: '0', kill_all: '0', procs_after_kill: '0', delete: '0', cgroup_removed: 'yes',
     devdeny_status: '0', devdeny_mknod: '1', devdeny_open: '1', devdeny_zero: '1', devallow_open_denied: '0', devallow_enxio: '1',
     devupd_run: '0', devupd_update: '0', devupd_before_denied: '1', devupd_after_enxio: '1', devupd_zero: '1', devupd_delete: '0',
+    rl_create: '0', rl_err: '', 'rl_pids.max': '17', 'rl_memory.max': String(48 * MiB), rl_init_in_cgroup: '1', rl_state_root: 'rl', rl_delete: '0', rl_cgroup_removed: 'yes',
     oom_status: '137', oom_output: '0', pids_cant_fork: '1', zero_status: '1', leftover_cgroups: '0',
   };
   for (const [k, v] of Object.entries(want)) t.equal(kv.get(k), v, k);
