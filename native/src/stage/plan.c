@@ -28,23 +28,26 @@ static const char *str(struct rec *r)
 	return s;
 }
 
+/* N bytes of a fixed-size field, bounds-checked */
+static void take(struct rec *r, void *dst, uint32_t n)
+{
+	if (r->len < n || r->off > r->len - n)
+		die(EINVAL, "launch plan: integer out of bounds");
+	memcpy(dst, r->p + r->off, n);
+	r->off += n;
+}
+
 static uint32_t u32(struct rec *r)
 {
 	uint32_t v;
-	if (r->len < 4 || r->off > r->len - 4)
-		die(EINVAL, "launch plan: integer out of bounds");
-	memcpy(&v, r->p + r->off, 4);
-	r->off += 4;
+	take(r, &v, sizeof v);
 	return v;
 }
 
 static uint64_t u64(struct rec *r)
 {
 	uint64_t v;
-	if (r->len < 8 || r->off > r->len - 8)
-		die(EINVAL, "launch plan: integer out of bounds");
-	memcpy(&v, r->p + r->off, 8);
-	r->off += 8;
+	take(r, &v, sizeof v);
 	return v;
 }
 
